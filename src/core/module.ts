@@ -1,0 +1,28 @@
+import type { Handler } from './handler.js';
+import type { Logger } from './logger.js';
+
+/** What a handler module gets when it is provisioned from config. */
+export interface ModuleContext {
+  readonly logger: Logger;
+  /** Directory of the config file; relative paths in module config resolve against it. */
+  readonly baseDir: string;
+  /** Where the server may keep state (certificates, caches). */
+  readonly dataDir: string;
+}
+
+/** A provisioned handler instance. dispose() runs when a config reload retires it. */
+export interface ProvisionedHandler {
+  readonly handle: Handler;
+  dispose?(): void | Promise<void>;
+}
+
+/**
+ * A handler module (Caddy-style): an ID used as the route key in config, a JSON schema for its
+ * config block, and a factory. Validation beyond the schema belongs in create() and throws
+ * AnomalyError(ANOMALY_E_CONFIG_MODULE) naming the field.
+ */
+export interface HandlerModule<C = unknown> {
+  readonly id: string;
+  readonly schema: Record<string, unknown>;
+  create(config: C, ctx: ModuleContext): ProvisionedHandler | Promise<ProvisionedHandler>;
+}

@@ -1,0 +1,126 @@
+import { RequestBody } from './body.js';
+import { parseCookies } from './cookies.js';
+import { HeaderMap } from './headers.js';
+import { QueryMap } from './query.js';
+
+export type Protocol = 'h1' | 'h2' | 'h3';
+
+export interface TlsInfo {
+  readonly protocol: string | null;
+  readonly cipher: string | null;
+  readonly servername: string | null;
+  readonly alpn: string | null;
+}
+
+/** What a request knows of the connection it came on. Shared by all requests of that connection. */
+export interface ConnectionInfo {
+  readonly id: number;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
+  readonly tls: TlsInfo | null;
+}
+
+export interface RequestInit {
+  method: string;
+  scheme: 'http' | 'https';
+  /** Host and optional port, from :authority (h2/h3) or Host (h1). May be empty. */
+  authority: string;
+  /** The request target as on the wire: path plus optional "?query". */
+  target: string;
+  protocol: Protocol;
+  headers: HeaderMap;
+  body: RequestBody;
+  conn: ConnectionInfo;
+}
+
+/**
+ * The protocol-neutral request every handler receives. Read-only to handlers except `params`,
+ * `tenant` and `locals`, which the dispatcher and middleware fill in.
+ * Everything derived (host, path, query, cookies) is computed on first use and cached.
+ */
+export class Request {
+  readonly method: string;
+  readonly scheme: 'http' | 'https';
+  readonly authority: string;
+  readonly target: string;
+  readonly protocol: Protocol;
+  readonly headers: HeaderMap;
+  readonly body: RequestBody;
+  readonly conn: ConnectionInfo;
+  /** process.hrtime.bigint() when the request head was complete. */
+  readonly startedAt: bigint;
+  /** Route parameters (":id", "*rest"), percent-decoded. */
+  params: Record<string, string> = EMPTY_PARAMS;
+  /** Name of the tenant that owns the matched site, when tenants are configured. */
+  tenant: string | null = null;
+  /** Name of the matched route (its pattern), for logs and metrics. */
+  route: string | null = null;
+
+  #host: string | undefined;
+  #queryIndex = -2;
+  #query: QueryMap | undefined;
+  #cookies: ReadonlyMap<string, string> | undefined;
+  #locals: Map<string | symbol, unknown> | undefined;
+
+  constructor(init: RequestInit) {
+    this.method = init.method;
+    this.scheme = init.scheme;
+    this.authority = init.authority;
+    this.target = init.target;
+    this.protocol = init.protocol;
+    this.headers = init.headers;
+    this.body = init.body;
+    this.conn = init.conn;
+    this.startedAt = process.hrtime.bigint();
+  }
+
+  /** Lower-case host name without port (IPv6 literals keep their brackets). */
+  get host(): string {
+    if (this.#host !== undefined) return this.#host;
+    const a = this.authority;
+    let end = a.length;
+    if (a.charCodeAt(0) === 91 /* [ */) {
+      const close = a.indexOf(']');
+      end = close === -1 ? a.length : close + 1;
+    } else {
+      const colon = a.lastIndexOf(':');
+      if (colon !== -1) end = colon;
+    }
+    this.#host = a.slice(0, end).toLowerCase();
+    return this.#host;
+  }
+
+  #qi(): number {
+    if (this.#queryIndex === -2) this.#queryIndex = this.target.indexOf('?');
+    return this.#queryIndex;
+  }
+
+  /** The path as sent (still percent-encoded), without the query. */
+  get path(): string {
+    const i = this.#qi();
+    return i === -1 ? this.target : this.target.slice(0, i);
+  }
+
+  /** The raw query string without "?", or "" when there is none. */
+  get rawQuery(): string {
+    const i = this.#qi();
+    return i === -1 ? '' : this.target.slice(i + 1);
+  }
+
+  get query(): QueryMap {
+    return (this.#query ??= new QueryMap(this.rawQuery));
+  }
+
+  get cookies(): ReadonlyMap<string, string> {
+    return (this.#cookies ??= parseCookies(this.headers.get('cookie')));
+  }
+
+  /** A per-request bag for middleware to pass values along. */
+  get locals(): Map<string | symbol, unknown> {
+    return (this.#locals ??= new Map());
+  }
+}
+
+const EMPTY_PARAMS: Record<string, string> = Object.freeze({}) as Record<string, string>;
