@@ -11,8 +11,8 @@ export class RequestBody {
   readonly #source: Readable | null;
   /** Declared Content-Length, or null when unknown (chunked, HTTP/2 without the header). */
   readonly length: number | null;
-  /** Maximum number of bytes the buffering helpers accept. */
-  readonly limit: number;
+  /** Maximum number of bytes the buffering helpers accept; the dispatcher sets the site's limit. */
+  limit: number;
   #used = false;
   #buffered: Promise<Buffer> | undefined;
 

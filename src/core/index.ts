@@ -8,3 +8,4 @@ export * from './response.js';
 export * from './handler.js';
 export * from './logger.js';
 export * from './module.js';
+export * from './processor.js';

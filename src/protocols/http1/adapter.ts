@@ -1,0 +1,178 @@
+import { createReadStream } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
+import { RequestBody } from '../../core/body.js';
+import { HeaderMap } from '../../core/headers.js';
+import type { RequestProcessor } from '../../core/processor.js';
+import { Request, type ConnectionInfo } from '../../core/request.js';
+import { bodyLength, isFileBody, statusHasNoBody, type Response } from '../../core/response.js';
+import type { ExtraHeaders } from '../headers-out.js';
+
+export interface Http1Options {
+  readonly processor: () => RequestProcessor;
+  readonly connInfo: (req: IncomingMessage) => ConnectionInfo;
+  /** True while the server drains: responses then close their connection. */
+  readonly draining: () => boolean;
+  /** Default body limit until the dispatcher picks the site's. */
+  readonly bodyLimit: () => number;
+  readonly maxHeaders: () => number;
+  readonly extraHeaders: ExtraHeaders;
+}
+
+/** Turns node:http's (req, res) into our Request, runs the processor and writes its Response. */
+export function createHttp1RequestListener(opts: Http1Options): (req: IncomingMessage, res: ServerResponse) => void {
+  return (nreq, nres) => {
+    const raw = nreq.rawHeaders;
+    let host = '';
+    let length: number | null = 0;
+    let chunked = false;
+    // One pass over the raw list for the three fields the core needs eagerly.
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i];
+      switch (name.length) {
+        case 4:
+          if (host === '' && name.toLowerCase() === 'host') host = raw[i + 1];
+          break;
+        case 14:
+          if (name.toLowerCase() === 'content-length') length = Number(raw[i + 1]);
+          break;
+        case 17:
+          if (name.toLowerCase() === 'transfer-encoding') chunked = true;
+          break;
+      }
+    }
+    if (chunked) length = null;
+    const processor = opts.processor();
+    if (raw.length / 2 > opts.maxHeaders()) {
+      // node:http only truncates the list (maxHeadersCount); we answer as the RFC asks.
+      nres.shouldKeepAlive = false;
+      nres.writeHead(431, ['content-type', 'text/plain; charset=utf-8', 'connection', 'close']);
+      nres.end('too many header fields\n');
+      return;
+    }
+    const conn = opts.connInfo(nreq);
+    const req = new Request({
+      method: nreq.method ?? 'GET',
+      scheme: conn.tls === null ? 'http' : 'https',
+      authority: host,
+      target: nreq.url ?? '/',
+      protocol: 'h1',
+      headers: new HeaderMap(raw),
+      body: new RequestBody(nreq, length, opts.bodyLimit()),
+      conn,
+    });
+    if (opts.draining()) nres.shouldKeepAlive = false;
+    let result;
+    try {
+      result = processor.handle(req);
+    } catch (err) {
+      // handle() must not throw; if it does, answer rather than leave the client hanging.
+      nres.statusCode = 500;
+      nres.end();
+      processor.completed(req, null, { status: 500, bytes: 0, error: err as Error });
+      return;
+    }
+    if (result instanceof Promise) {
+      result.then(
+        (res) => writeResponse(nreq, nres, req, res, processor, opts.extraHeaders),
+        (err: Error) => {
+          if (!nres.headersSent) {
+            nres.statusCode = 500;
+            nres.end();
+          }
+          processor.completed(req, null, { status: 500, bytes: 0, error: err });
+        },
+      );
+    } else {
+      writeResponse(nreq, nres, req, result, processor, opts.extraHeaders);
+    }
+  };
+}
+
+function writeResponse(
+  nreq: IncomingMessage,
+  nres: ServerResponse,
+  req: Request,
+  res: Response,
+  processor: RequestProcessor,
+  extra: ExtraHeaders,
+): void {
+  if (nres.destroyed) {
+    processor.completed(req, res, { status: res.status, bytes: 0, error: new Error('client closed the connection') });
+    return;
+  }
+  const status = res.status;
+  const body = res.body;
+  const headers = res.headers;
+  const flat: unknown[] = [];
+  for (const name in headers) flat.push(name, headers[name]);
+  for (let i = 0; i < extra.length; i++) flat.push(extra[i][0], extra[i][1]);
+
+  // A request body nobody read: small ones node:http drains for keep-alive; big or unknown ones
+  // would cost us their whole upload, so close instead (and always after 413).
+  if (req.body.present && !nreq.complete && (!req.body.used || status === 413)) {
+    if (status === 413 || req.body.length === null || req.body.length > 65536) {
+      nres.shouldKeepAlive = false;
+    }
+  }
+
+  const noBody = req.method === 'HEAD' || statusHasNoBody(status);
+  const length = bodyLength(body);
+  if (length !== null) {
+    if (!statusHasNoBody(status) && headers['content-length'] === undefined) flat.push('content-length', length);
+    if (noBody || length === 0 || body === null) {
+      nres.writeHead(status, flat as string[]);
+      nres.end();
+      if (isFileBody(body) || (body !== null && typeof body === 'object' && 'pipe' in body)) discard(body);
+      processor.completed(req, res, { status, bytes: 0 });
+      return;
+    }
+    if (typeof body === 'string' || body instanceof Uint8Array) {
+      nres.writeHead(status, flat as string[]);
+      nres.end(body);
+      processor.completed(req, res, { status, bytes: length });
+      return;
+    }
+  }
+  // Streams and files: stream with backpressure; log when the last byte is handed to the socket.
+  if (res.trailers !== null && !noBody) flat.push('trailer', Object.keys(res.trailers).join(', '));
+  nres.writeHead(status, flat as string[]);
+  if (noBody) {
+    nres.end();
+    discard(body);
+    processor.completed(req, res, { status, bytes: 0 });
+    return;
+  }
+  const source: Readable = isFileBody(body)
+    ? createReadStream(body.path, { start: body.start, end: body.end - 1 })
+    : (body as Readable);
+  let sent = 0;
+  let reported = false;
+  const report = (error?: Error): void => {
+    if (reported) return;
+    reported = true;
+    processor.completed(req, res, error === undefined ? { status, bytes: sent } : { status, bytes: sent, error });
+  };
+  source.on('data', (chunk: Buffer | string) => {
+    sent += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
+  });
+  source.once('error', (err) => {
+    nres.destroy(err);
+    report(err);
+  });
+  source.once('end', () => {
+    if (res.trailers !== null) nres.addTrailers(res.trailers);
+  });
+  nres.once('finish', () => report());
+  nres.once('close', () => {
+    if (!nres.writableFinished) {
+      source.destroy();
+      report(new Error('client closed the connection'));
+    }
+  });
+  source.pipe(nres);
+}
+
+function discard(body: unknown): void {
+  if (body !== null && typeof body === 'object' && typeof (body as Readable).destroy === 'function') (body as Readable).destroy();
+}

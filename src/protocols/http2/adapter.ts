@@ -1,0 +1,167 @@
+import { createReadStream } from 'node:fs';
+import { constants as h2c, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import type { Readable } from 'node:stream';
+import { RequestBody } from '../../core/body.js';
+import { HeaderMap } from '../../core/headers.js';
+import type { RequestProcessor } from '../../core/processor.js';
+import { Request, type ConnectionInfo } from '../../core/request.js';
+import { bodyLength, isFileBody, statusHasNoBody, type Response } from '../../core/response.js';
+import { CONNECTION_SPECIFIC, type ExtraHeaders } from '../headers-out.js';
+
+export interface Http2Options {
+  readonly processor: () => RequestProcessor;
+  readonly connInfo: (stream: ServerHttp2Stream) => ConnectionInfo;
+  readonly bodyLimit: () => number;
+  readonly extraHeaders: ExtraHeaders;
+}
+
+type StreamListener = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]) => void;
+
+const noop = (): void => {};
+
+/** Handles node:http2 'stream' events (the core API, not the slower compat layer). */
+export function createHttp2StreamListener(opts: Http2Options): StreamListener {
+  return (stream, headers, _flags, rawHeaders) => {
+    // An unhandled 'error' on a stream would crash the process; resets are routine.
+    stream.on('error', noop);
+    const processor = opts.processor();
+    const lengthHeader = headers['content-length'];
+    const length = stream.endAfterHeaders ? 0 : lengthHeader !== undefined ? Number(lengthHeader) : null;
+    const scheme = headers[':scheme'] === 'http' ? 'http' : 'https';
+    const req = new Request({
+      method: (headers[':method'] as string | undefined) ?? 'GET',
+      scheme,
+      authority: (headers[':authority'] as string | undefined) ?? (headers.host as string | undefined) ?? '',
+      target: (headers[':path'] as string | undefined) ?? '',
+      protocol: 'h2',
+      headers: new HeaderMap(rawHeaders),
+      body: new RequestBody(length === 0 ? null : stream, length, opts.bodyLimit()),
+      conn: opts.connInfo(stream),
+    });
+    let result;
+    try {
+      result = processor.handle(req);
+    } catch (err) {
+      fail(stream, req, processor, err as Error);
+      return;
+    }
+    if (result instanceof Promise) {
+      result.then(
+        (res) => writeResponse(stream, req, res, processor, opts.extraHeaders),
+        (err: Error) => fail(stream, req, processor, err),
+      );
+    } else {
+      writeResponse(stream, req, result, processor, opts.extraHeaders);
+    }
+  };
+}
+
+function fail(stream: ServerHttp2Stream, req: Request, processor: RequestProcessor, err: Error): void {
+  if (!stream.destroyed && !stream.headersSent) stream.respond({ ':status': 500 }, { endStream: true });
+  processor.completed(req, null, { status: 500, bytes: 0, error: err });
+}
+
+function writeResponse(stream: ServerHttp2Stream, req: Request, res: Response, processor: RequestProcessor, extra: ExtraHeaders): void {
+  const status = res.status;
+  if (stream.destroyed || stream.closed) {
+    processor.completed(req, res, { status, bytes: 0, error: new Error('stream closed by the client') });
+    return;
+  }
+  const body = res.body;
+  const out: OutgoingHttpHeaders = { ':status': status };
+  const headers = res.headers;
+  for (const name in headers) {
+    if (!CONNECTION_SPECIFIC.has(name)) out[name] = headers[name];
+  }
+  for (let i = 0; i < extra.length; i++) out[extra[i][0]] = extra[i][1];
+
+  // Ask the client to stop uploading a body we will not read (RFC 9113 §8.1).
+  if (req.body.present && !req.body.used && !stream.readableEnded) {
+    stream.once('finish', () => {
+      if (!stream.destroyed && !stream.readableEnded) stream.close(h2c.NGHTTP2_NO_ERROR);
+    });
+  }
+
+  const noBody = req.method === 'HEAD' || statusHasNoBody(status);
+  const length = bodyLength(body);
+  const wantTrailers = res.trailers !== null && !noBody;
+  try {
+    if (length !== null && !statusHasNoBody(status) && out['content-length'] === undefined) out['content-length'] = length;
+    if (noBody || length === 0) {
+      stream.respond(out, { endStream: true });
+      discard(body);
+      processor.completed(req, res, { status, bytes: 0 });
+      return;
+    }
+    if ((typeof body === 'string' || body instanceof Uint8Array) && !wantTrailers) {
+      stream.respond(out);
+      stream.end(body);
+      processor.completed(req, res, { status, bytes: length ?? 0 });
+      return;
+    }
+    if (isFileBody(body) && !wantTrailers) {
+      // respondWithFile sends from the fd inside node, without a JS stream per chunk.
+      stream.respondWithFile(body.path, out, {
+        offset: body.start,
+        length: body.end - body.start,
+        onError: (err: Error) => {
+          if (!stream.headersSent) stream.respond({ ':status': 500 }, { endStream: true });
+          else stream.close(h2c.NGHTTP2_INTERNAL_ERROR);
+          processor.completed(req, res, { status: 500, bytes: 0, error: err });
+        },
+      });
+      stream.once('close', () => processor.completed(req, res, { status, bytes: length ?? 0 }));
+      return;
+    }
+  } catch (err) {
+    processor.completed(req, res, { status, bytes: 0, error: err as Error });
+    return;
+  }
+  streamBody(stream, req, res, out, processor, wantTrailers);
+}
+
+function streamBody(stream: ServerHttp2Stream, req: Request, res: Response, out: OutgoingHttpHeaders, processor: RequestProcessor, wantTrailers: boolean): void {
+  const status = res.status;
+  const body = res.body;
+  let sent = 0;
+  let reported = false;
+  const report = (error?: Error): void => {
+    if (reported) return;
+    reported = true;
+    processor.completed(req, res, error === undefined ? { status, bytes: sent } : { status, bytes: sent, error });
+  };
+  if (wantTrailers) stream.once('wantTrailers', () => stream.sendTrailers(res.trailers ?? {}));
+  stream.respond(out, wantTrailers ? { waitForTrailers: true } : {});
+  let source: Readable;
+  if (typeof body === 'string' || body instanceof Uint8Array) {
+    sent = typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
+    stream.end(body);
+    stream.once('close', () => report());
+    return;
+  } else if (isFileBody(body)) {
+    // Trailers with a file body: go through a JS stream.
+    source = createFileStream(body.path, body.start, body.end);
+  } else {
+    source = body as Readable;
+  }
+  source.on('data', (chunk: Buffer | string) => {
+    sent += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
+  });
+  source.once('error', (err) => {
+    stream.close(h2c.NGHTTP2_INTERNAL_ERROR);
+    report(err);
+  });
+  stream.once('close', () => {
+    if (!source.readableEnded) source.destroy();
+    report(stream.rstCode !== undefined && stream.rstCode !== h2c.NGHTTP2_NO_ERROR ? new Error(`stream reset (code ${stream.rstCode})`) : undefined);
+  });
+  source.pipe(stream);
+}
+
+function createFileStream(path: string, start: number, end: number): Readable {
+  return createReadStream(path, { start, end: end - 1 });
+}
+
+function discard(body: unknown): void {
+  if (body !== null && typeof body === 'object' && typeof (body as Readable).destroy === 'function') (body as Readable).destroy();
+}

@@ -1,0 +1,137 @@
+import { AnomalyError, ErrorCodes, HttpError, statusText } from '../core/errors.js';
+import type { HandlerResult } from '../core/handler.js';
+import type { Logger } from '../core/logger.js';
+import type { HandlerModule, ProvisionedHandler } from '../core/module.js';
+import type { Completion, RequestProcessor } from '../core/processor.js';
+import type { Request } from '../core/request.js';
+import { Response } from '../core/response.js';
+import type { Limits, ServerConfig } from '../config/types.js';
+import { Router, type Route } from './router.js';
+import { VirtualHosts } from './vhosts.js';
+
+interface Site {
+  readonly name: string;
+  readonly limits: Limits;
+  readonly router: Router;
+}
+
+/** Observers of finished requests (access log, metrics). Called synchronously; keep them cheap. */
+export type CompletionListener = (req: Request, res: Response | null, done: Completion) => void;
+
+/**
+ * Host → site → route → handler, for one version of the config. A reload builds a new Dispatcher
+ * and swaps it in; the old one is disposed once the swap is done.
+ */
+export class Dispatcher implements RequestProcessor {
+  readonly #hosts: VirtualHosts<Site>;
+  readonly #provisioned: ProvisionedHandler[];
+  readonly #logger: Logger;
+  readonly #listeners: readonly CompletionListener[];
+
+  private constructor(hosts: VirtualHosts<Site>, provisioned: ProvisionedHandler[], logger: Logger, listeners: readonly CompletionListener[]) {
+    this.#hosts = hosts;
+    this.#provisioned = provisioned;
+    this.#logger = logger;
+    this.#listeners = listeners;
+  }
+
+  /** Provisions every route's handler module; on failure disposes what was built and throws. */
+  static async build(config: ServerConfig, modules: ReadonlyArray<HandlerModule>, logger: Logger, listeners: readonly CompletionListener[]): Promise<Dispatcher> {
+    const byId = new Map(modules.map((m) => [m.id, m]));
+    const provisioned: ProvisionedHandler[] = [];
+    const sites: Array<{ hosts: readonly string[]; site: Site }> = [];
+    try {
+      for (const siteConfig of config.sites) {
+        const routes: Route[] = [];
+        for (const rc of siteConfig.routes) {
+          const module = byId.get(rc.module);
+          if (module === undefined) throw new AnomalyError(ErrorCodes.CONFIG_MODULE, `${rc.where}: unknown handler "${rc.module}"`);
+          let handler: ProvisionedHandler;
+          try {
+            handler = await module.create(rc.config, {
+              logger: logger.child({ module: module.id, route: rc.path }),
+              baseDir: config.baseDir,
+              dataDir: config.storage,
+            });
+          } catch (err) {
+            const message = err instanceof Error ? err.message : String(err);
+            throw new AnomalyError(ErrorCodes.CONFIG_MODULE, `${rc.where}: ${rc.module}: ${message}`, { cause: err });
+          }
+          provisioned.push(handler);
+          routes.push({ pattern: rc.path, methods: rc.methods === null ? null : new Set(rc.methods), handler: handler.handle });
+        }
+        sites.push({ hosts: siteConfig.hosts, site: { name: siteConfig.name, limits: siteConfig.limits, router: new Router(routes) } });
+      }
+    } catch (err) {
+      await disposeAll(provisioned, logger);
+      throw err;
+    }
+    return new Dispatcher(new VirtualHosts(sites), provisioned, logger, listeners);
+  }
+
+  handle(req: Request): HandlerResult {
+    const site = this.#hosts.match(req.host);
+    if (site === null) return errorResponse(404, 'no site for this host');
+    const path = req.path;
+    if (path.charCodeAt(0) !== 47 /* / */) {
+      if (req.method === 'OPTIONS' && path === '*') return new Response(204, null, { allow: 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS' });
+      return errorResponse(400, 'request target must be an absolute path');
+    }
+    const limit = site.limits.maxBody;
+    req.body.limit = limit;
+    const declared = req.body.length;
+    if (declared !== null && declared > limit) return errorResponse(413, `request body larger than ${limit} bytes`);
+
+    const found = site.router.lookup(req.method, path);
+    if (found.kind === 'not-found') return errorResponse(404);
+    if (found.kind === 'method-not-allowed') {
+      const res = errorResponse(405);
+      res.headers.allow = found.allow;
+      return res;
+    }
+    req.params = found.params;
+    req.route = found.route.pattern;
+    try {
+      const result = found.route.handler(req);
+      if (result instanceof Promise) return result.then(undefined, (err: unknown) => this.#fromError(req, err));
+      return result;
+    } catch (err) {
+      return this.#fromError(req, err);
+    }
+  }
+
+  #fromError(req: Request, err: unknown): Response {
+    if (err instanceof HttpError) {
+      const res = errorResponse(err.status, err.expose ? err.message : undefined);
+      for (const name of Object.keys(err.headers)) res.headers[name.toLowerCase()] = err.headers[name];
+      if (err.status >= 500) this.#logger.error({ err, method: req.method, path: req.path, route: req.route }, 'handler failed');
+      return res;
+    }
+    this.#logger.error({ err, method: req.method, path: req.path, route: req.route }, 'handler threw');
+    return errorResponse(500);
+  }
+
+  completed(req: Request, res: Response | null, done: Completion): void {
+    const listeners = this.#listeners;
+    for (let i = 0; i < listeners.length; i++) listeners[i](req, res, done);
+  }
+
+  async dispose(): Promise<void> {
+    await disposeAll(this.#provisioned, this.#logger);
+  }
+}
+
+async function disposeAll(handlers: ProvisionedHandler[], logger: Logger): Promise<void> {
+  for (const h of handlers) {
+    try {
+      await h.dispose?.();
+    } catch (err) {
+      logger.warn({ err }, 'handler dispose failed');
+    }
+  }
+}
+
+/** A short plain-text error answer; never a stack trace. */
+export function errorResponse(status: number, message?: string): Response {
+  return new Response(status, `${status} ${message ?? statusText(status)}\n`, { 'content-type': 'text/plain; charset=utf-8' });
+}

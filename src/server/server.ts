@@ -1,0 +1,272 @@
+import http from 'node:http';
+import http2, { type Http2Session, type ServerHttp2Stream } from 'node:http2';
+import type { Socket } from 'node:net';
+import type { SecureContext } from 'node:tls';
+import type { Logger } from '../core/logger.js';
+import type { HandlerModule } from '../core/module.js';
+import type { Limits, ServerConfig } from '../config/types.js';
+import { accessLogger } from '../observe/access-log.js';
+import { createHttp1RequestListener } from '../protocols/http1/adapter.js';
+import { createHttp2StreamListener } from '../protocols/http2/adapter.js';
+import type { ExtraHeaders } from '../protocols/headers-out.js';
+import { ConnectionRegistry, type Connection, type ConnectionCounts } from './connections.js';
+import { Dispatcher, type CompletionListener } from './dispatcher.js';
+import { Listener, type Routing } from './listener.js';
+
+/** The certificates a TLS listener serves; built per config version. */
+export interface Certificates {
+  readonly sniCallback: (servername: string, cb: (err: Error | null, ctx?: SecureContext) => void) => void;
+  readonly defaultPem: { readonly cert: string; readonly key: string };
+  /** The local development CA's certificate path, when it issued any certificate. */
+  readonly localCaPath: string | null;
+}
+
+export interface ServerDeps {
+  readonly modules: ReadonlyArray<HandlerModule>;
+  readonly logger: Logger;
+  readonly certificates: (config: ServerConfig, logger: Logger) => Promise<Certificates>;
+  /** Extra observers of finished requests (metrics). The access log is added from config. */
+  readonly completionListeners?: readonly CompletionListener[];
+}
+
+export interface ServerStatus {
+  readonly startedAt: string;
+  readonly config: string;
+  readonly reloads: number;
+  readonly requests: number;
+  readonly connections: ConnectionCounts;
+  readonly accepted: number;
+  readonly draining: boolean;
+}
+
+const kConn = Symbol('anomaly.connection');
+type WithConn = { [kConn]?: Connection };
+
+/**
+ * One anomaly server: listeners, live connections and the current dispatcher. Everything
+ * per-process lives here, so several can run in one process (tests) or one per worker.
+ */
+export class AnomalyServer {
+  readonly #deps: ServerDeps;
+  readonly #logger: Logger;
+  readonly #registry = new ConnectionRegistry();
+  readonly #h1: http.Server;
+  readonly #h2: http2.Http2Server;
+  #config: ServerConfig | null = null;
+  #dispatcher: Dispatcher | null = null;
+  #certs: Certificates | null = null;
+  #listener: Listener | null = null;
+  #draining = false;
+  #reloads = 0;
+  #requests = 0;
+  #startedAt = new Date();
+  #reloadChain: Promise<void> = Promise.resolve();
+  readonly #extraHeaders: ExtraHeaders = [];
+
+  constructor(deps: ServerDeps) {
+    this.#deps = deps;
+    this.#logger = deps.logger;
+    const processor = (): Dispatcher => this.#dispatcher as Dispatcher;
+    const bodyLimit = (): number => this.#limits().maxBody;
+
+    this.#h1 = http.createServer(
+      { noDelay: true, connectionsCheckingInterval: 1000 },
+      createHttp1RequestListener({
+        processor,
+        connInfo: (req) => (req.socket as Socket & WithConn)[kConn] as Connection,
+        draining: () => this.#draining,
+        bodyLimit,
+        maxHeaders: () => this.#limits().maxHeaders,
+        extraHeaders: this.#extraHeaders,
+      }),
+    );
+    // node:http only runs its header/request timeout checks for servers that emitted 'listening';
+    // ours never listens itself (the Listener hands it sockets).
+    this.#h1.emit('listening');
+    this.#h1.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.#onClientError(err, socket));
+
+    this.#h2 = http2.createServer({ maxSessionMemory: 32 });
+    this.#h2.on(
+      'stream',
+      createHttp2StreamListener({
+        processor,
+        connInfo: (stream: ServerHttp2Stream) => (stream.session as Http2Session & WithConn)[kConn] as Connection,
+        bodyLimit,
+        extraHeaders: this.#extraHeaders,
+      }),
+    );
+    this.#h2.on('session', (session: Http2Session) => this.#onSession(session));
+    this.#h2.on('sessionError', (err: Error) => this.#logger.debug({ err }, 'http2 session error'));
+  }
+
+  #limits(): Limits {
+    return (this.#config as ServerConfig).limits;
+  }
+
+  async start(config: ServerConfig): Promise<void> {
+    const certs = config.listen.tls !== null ? await this.#deps.certificates(config, this.#logger) : null;
+    const dispatcher = await Dispatcher.build(config, this.#deps.modules, this.#logger, this.#listenersFor(config));
+    this.#config = config;
+    this.#certs = certs;
+    this.#dispatcher = dispatcher;
+    this.#applyLimits(config.limits);
+    const listener = new Listener({
+      address: config.listen.address,
+      tlsPort: config.listen.tls,
+      plainPort: config.listen.plain,
+      tls:
+        certs === null
+          ? null
+          : {
+              cert: certs.defaultPem.cert,
+              key: certs.defaultPem.key,
+              // Looks the store up per handshake so that a reload's certificates apply at once.
+              sniCallback: (name, cb) => (this.#certs as Certificates).sniCallback(name, cb),
+            },
+      handshakeTimeout: config.limits.headerTimeout,
+      onConnection: (socket, routing, secure) => this.#onConnection(socket, routing, secure),
+      onTlsError: (err, socket) => this.#logger.debug({ err: err.message, remote: socket.remoteAddress }, 'TLS handshake failed'),
+    });
+    try {
+      await listener.start();
+    } catch (err) {
+      listener.close();
+      await dispatcher.dispose();
+      throw err;
+    }
+    this.#listener = listener;
+    this.#startedAt = new Date();
+  }
+
+  /** Applies a new config atomically: if anything fails to build, the old one keeps serving. */
+  reload(config: ServerConfig): Promise<void> {
+    const next = this.#reloadChain.then(() => this.#reload(config));
+    this.#reloadChain = next.catch(() => {});
+    return next;
+  }
+
+  async #reload(config: ServerConfig): Promise<void> {
+    const old = this.#config as ServerConfig;
+    const certs = config.listen.tls !== null ? await this.#deps.certificates(config, this.#logger) : null;
+    const dispatcher = await Dispatcher.build(config, this.#deps.modules, this.#logger, this.#listenersFor(config));
+    const listenChanged =
+      old.listen.tls !== config.listen.tls || old.listen.plain !== config.listen.plain || old.listen.address !== config.listen.address;
+    if (listenChanged) this.#logger.warn({ file: config.source }, 'listen addresses changed: restart anomaly to apply them (the rest of the config was applied)');
+    const previous = this.#dispatcher;
+    this.#config = { ...config, listen: old.listen };
+    if (certs !== null) this.#certs = certs;
+    this.#dispatcher = dispatcher;
+    this.#applyLimits(config.limits);
+    if (certs !== null) this.#listener?.updateDefaultCredentials(certs.defaultPem.cert, certs.defaultPem.key);
+    this.#reloads++;
+    await previous?.dispose();
+  }
+
+  #listenersFor(config: ServerConfig): CompletionListener[] {
+    const listeners: CompletionListener[] = [() => void this.#requests++];
+    if (config.log.access) listeners.push(accessLogger(this.#logger));
+    for (const l of this.#deps.completionListeners ?? []) listeners.push(l);
+    return listeners;
+  }
+
+  #applyLimits(limits: Limits): void {
+    const h1 = this.#h1;
+    // Read by node:http for each new connection (not in its typings).
+    (h1 as http.Server & { maxHeaderSize: number }).maxHeaderSize = limits.maxHeaderSize;
+    h1.headersTimeout = limits.headerTimeout;
+    h1.requestTimeout = limits.requestTimeout;
+    h1.keepAliveTimeout = limits.idleTimeout;
+    h1.maxHeadersCount = limits.maxHeaders + 1;
+  }
+
+  #onConnection(socket: Socket, routing: Routing, secure: boolean): void {
+    if (this.#draining) {
+      socket.destroy();
+      return;
+    }
+    const conn = this.#registry.add(socket, routing, secure, 0);
+    if (conn === null) {
+      socket.destroy();
+      return;
+    }
+    (socket as Socket & WithConn)[kConn] = conn;
+    socket.on('error', () => {}); // resets are routine; the protocol layers log what matters
+    if (routing === 'h2') this.#h2.emit('connection', socket);
+    else this.#h1.emit('connection', socket);
+  }
+
+  #onSession(session: Http2Session): void {
+    const socket = session.socket as Socket & WithConn;
+    const conn = socket[kConn];
+    if (conn !== undefined) {
+      conn.session = session;
+      (session as Http2Session & WithConn)[kConn] = conn;
+    }
+    const limits = this.#limits();
+    session.settings({ maxHeaderListSize: limits.maxHeaderSize });
+    session.setTimeout(limits.idleTimeout, () => session.close());
+    session.on('error', (err) => this.#logger.debug({ err: err.message }, 'http2 session error'));
+  }
+
+  #onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+    const code = err.code ?? '';
+    if (code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const status = code === 'HPE_HEADER_OVERFLOW' ? 431 : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    const reason = status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request';
+    this.#logger.debug({ code, remote: socket.remoteAddress }, 'rejected a malformed or slow request');
+    socket.end(`HTTP/1.1 ${status} ${reason}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+    setTimeout(() => socket.destroy(), 1000).unref();
+  }
+
+  get tlsPort(): number | null {
+    return this.#listener?.tlsPort ?? null;
+  }
+
+  get plainPort(): number | null {
+    return this.#listener?.plainPort ?? null;
+  }
+
+  get localCaPath(): string | null {
+    return this.#certs?.localCaPath ?? null;
+  }
+
+  get config(): ServerConfig | null {
+    return this.#config;
+  }
+
+  status(): ServerStatus {
+    return {
+      startedAt: this.#startedAt.toISOString(),
+      config: this.#config?.source ?? '<embedded>',
+      reloads: this.#reloads,
+      requests: this.#requests,
+      connections: this.#registry.counts(),
+      accepted: this.#registry.accepted,
+      draining: this.#draining,
+    };
+  }
+
+  /**
+   * Graceful drain: stop accepting, let in-flight requests finish (HTTP/2 gets GOAWAY, idle
+   * HTTP/1.1 connections are closed, busy ones close after their response), then after the
+   * drain timeout close whatever is left.
+   */
+  async stop(): Promise<void> {
+    if (this.#draining) return;
+    this.#draining = true;
+    this.#listener?.close();
+    const deadline = Date.now() + (this.#config?.limits.drainTimeout ?? 10_000);
+    for (const conn of this.#registry.values()) conn.session?.close();
+    while (this.#registry.size > 0 && Date.now() < deadline) {
+      this.#h1.closeIdleConnections();
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    for (const conn of this.#registry.values()) conn.socket.destroy();
+    this.#h1.close(() => {});
+    this.#h2.close();
+    await this.#dispatcher?.dispose();
+  }
+}
