@@ -15,5 +15,6 @@ export function standardModules(): HandlerModule[] {
 }
 
 export async function standardCertificates(config: ServerConfig, logger: Logger): Promise<Certificates> {
-  return CertStore.build(config.sites, config.storage, logger);
+  const store = await CertStore.build(config.sites, config.storage, logger);
+  return { sniCallback: store.sniCallback, defaultPem: { cert: store.cert, key: store.key }, localCaPath: store.localCaPath };
 }

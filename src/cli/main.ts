@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ConfigError, demoConfig, formatProblems, loadConfigFile, staticDirConfig, watchConfigFile } from '../config/index.js';
 import type { ServerConfig } from '../config/types.js';
-import { createLogger, flushLogger } from '../observe/logger.js';
+import { createLogging, type Logging } from '../observe/logger.js';
 import { AnomalyServer } from '../server/server.js';
 import { standardCertificates, standardModules } from '../standard.js';
 
@@ -104,13 +104,14 @@ async function serve(args: string[]): Promise<number> {
   } catch (err) {
     return reportConfigError(err);
   }
-  const logger = createLogger(config.log);
-  const server = new AnomalyServer({ modules, logger, certificates: standardCertificates });
+  const logging = createLogging(config.log);
+  const logger = logging.logger;
+  const server = new AnomalyServer({ modules, logger, access: logging.access, certificates: standardCertificates });
   try {
     await server.start(config);
   } catch (err) {
     logger.fatal({ err }, `cannot start: ${(err as Error).message}`);
-    flushLogger(logger);
+    logging.flush();
     return 1;
   }
   announce(server, config, logger);
@@ -134,7 +135,7 @@ async function serve(args: string[]): Promise<number> {
     const stop = (signal: string): void => {
       if (stopping) {
         logger.warn({ signal }, 'second signal: exiting now');
-        flushLogger(logger);
+        logging.flush();
         done(1);
         return;
       }
@@ -143,7 +144,7 @@ async function serve(args: string[]): Promise<number> {
       logger.info({ signal, drainMs: server.config?.limits.drainTimeout }, 'draining: finishing in-flight requests');
       void server.stop().then(() => {
         logger.info('stopped');
-        flushLogger(logger);
+        logging.flush();
         done(0);
       });
     };
@@ -152,7 +153,7 @@ async function serve(args: string[]): Promise<number> {
   });
 }
 
-function announce(server: AnomalyServer, config: ServerConfig, logger: ReturnType<typeof createLogger>): void {
+function announce(server: AnomalyServer, config: ServerConfig, logger: Logging['logger']): void {
   const urls: string[] = [];
   const host = config.listen.address === '::' || config.listen.address === '0.0.0.0' ? 'localhost' : config.listen.address.includes(':') ? `[${config.listen.address}]` : config.listen.address;
   if (server.tlsPort !== null) urls.push(`https://${host}:${server.tlsPort}/ (HTTP/2 and HTTP/1.1)`);

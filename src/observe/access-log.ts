@@ -1,23 +1,54 @@
-import type { Logger } from '../core/logger.js';
 import type { Completion } from '../core/processor.js';
 import type { Request } from '../core/request.js';
 import type { Response } from '../core/response.js';
 
-/** One structured line per finished request. */
-export function accessLogger(logger: Logger): (req: Request, res: Response | null, done: Completion) => void {
+/** Where access-log lines go: a pino-compatible JSON line sink, or a logger for pretty output. */
+export type AccessSink = { kind: 'json'; write: (line: string) => void } | { kind: 'logger'; info: (obj: object, msg: string) => void };
+
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\u007f-\uffff]/;
+
+function str(value: string): string {
+  return NEEDS_ESCAPE.test(value) ? JSON.stringify(value) : '"' + value + '"';
+}
+
+/**
+ * One structured line per finished request, in pino's JSON shape (level 30, time, pid, msg
+ * "request"). Serialized by hand for the fixed set of fields: this runs for every request.
+ */
+export function accessLogger(sink: AccessSink): (req: Request, res: Response | null, done: Completion) => void {
+  if (sink.kind === 'logger') {
+    return (req, _res, done) => sink.info(accessFields(req, done), 'request');
+  }
+  const prefix = '{"level":30,"time":';
+  const pid = ',"pid":' + process.pid;
   return (req, _res, done) => {
-    const duration = Number(process.hrtime.bigint() - req.startedAt) / 1e6;
-    const line = {
-      host: req.host,
-      method: req.method,
-      path: req.path,
-      status: done.status,
-      bytes: done.bytes,
-      duration: Math.round(duration * 1000) / 1000,
-      protocol: req.protocol,
-      remote: req.conn.remoteAddress,
-      error: done.error?.message,
-    };
-    logger.info(line, 'request');
+    const duration = Math.round(Number(process.hrtime.bigint() - req.startedAt) / 1000) / 1000;
+    sink.write(
+      prefix + Date.now() + pid +
+        ',"host":' + str(req.host) +
+        ',"method":' + str(req.method) +
+        ',"path":' + str(req.path) +
+        ',"status":' + done.status +
+        ',"bytes":' + done.bytes +
+        ',"duration":' + duration +
+        ',"protocol":"' + req.protocol +
+        '","remote":' + str(req.conn.remoteAddress) +
+        (done.error !== undefined ? ',"error":' + str(done.error.message) : '') +
+        ',"msg":"request"}\n',
+    );
+  };
+}
+
+export function accessFields(req: Request, done: Completion): Record<string, unknown> {
+  return {
+    host: req.host,
+    method: req.method,
+    path: req.path,
+    status: done.status,
+    bytes: done.bytes,
+    duration: Math.round(Number(process.hrtime.bigint() - req.startedAt) / 1000) / 1000,
+    protocol: req.protocol,
+    remote: req.conn.remoteAddress,
+    error: done.error?.message,
   };
 }

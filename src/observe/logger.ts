@@ -1,42 +1,47 @@
 import { pino, type Logger as PinoLogger } from 'pino';
 import type { LogConfig } from '../config/types.js';
+import type { AccessSink } from './access-log.js';
+import { LineWriter } from './line-writer.js';
 
-export type AppLogger = PinoLogger;
+/** The process logger plus the sink the access log writes to. */
+export interface Logging {
+  readonly logger: PinoLogger;
+  readonly access: AccessSink;
+  /** Writes out whatever is still buffered (call before exiting). */
+  flush(): void;
+}
 
 /**
- * The process logger. JSON lines go through an asynchronous buffered destination so that access
- * logging stays off the request's critical path; on a terminal (or format: pretty) pino-pretty
- * renders one readable line per request in a worker thread.
+ * JSON lines (the default when stdout is not a terminal) go through one batching LineWriter
+ * shared by pino and the hand-serialized access log, so logging stays off the request's
+ * critical path. On a terminal (or format: pretty) pino-pretty renders readable lines in a
+ * worker thread.
  */
-export function createLogger(config: LogConfig, stream: NodeJS.WritableStream = process.stdout): AppLogger {
-  const pretty = config.format === 'pretty' || (config.format === 'auto' && (stream as NodeJS.WriteStream).isTTY === true);
+export function createLogging(config: LogConfig, fd = 1): Logging {
+  const isTty = fd === 1 && process.stdout.isTTY === true;
+  const pretty = config.format === 'pretty' || (config.format === 'auto' && isTty);
   const options = { level: config.level, base: { pid: process.pid } };
   if (pretty) {
-    return pino({
+    const logger = pino({
       ...options,
       transport: {
         target: 'pino-pretty',
         options: {
-          colorize: true,
+          colorize: isTty,
           translateTime: 'SYS:HH:MM:ss.l',
           ignore: 'pid,hostname,host,method,path,status,bytes,duration,protocol,remote',
           messageFormat: '{msg}{if method} {protocol} {remote} {method} {host}{path} → {status} {bytes}B {duration}ms{end}',
-          singleLine: false,
         },
       },
     });
+    return { logger, access: { kind: 'logger', info: (obj, msg) => logger.info(obj, msg) }, flush: () => logger.flush() };
   }
-  if (stream === process.stdout) {
-    return pino(options, pino.destination({ dest: 1, sync: false, minLength: 4096 }));
-  }
-  return pino(options, stream);
-}
-
-/** Writes out what the asynchronous destination still buffers (call before exiting). */
-export function flushLogger(logger: AppLogger): void {
-  try {
-    logger.flush();
-  } catch {
-    /* the destination may already be closed */
-  }
+  const writer = new LineWriter(fd);
+  const logger = pino(options, writer);
+  const silent = config.level === 'silent' || pino.levels.values[config.level] > pino.levels.values.info;
+  return {
+    logger,
+    access: { kind: 'json', write: silent ? () => {} : (line) => writer.write(line) },
+    flush: () => writer.flushSync(),
+  };
 }

@@ -35,7 +35,9 @@ export class ConnectionRegistry {
 
   /** Registers a socket; returns null when `maxPerClient` (0 = unlimited) would be exceeded. */
   add(socket: Socket, protocol: ConnectionProtocol, secure: boolean, maxPerClient: number): Connection | null {
-    const address = socket.remoteAddress ?? '';
+    // A dual-stack socket reports IPv4 clients as ::ffff:a.b.c.d; logs and limits want a.b.c.d.
+    const raw = socket.remoteAddress ?? '';
+    const address = raw.startsWith('::ffff:') && raw.includes('.') ? raw.slice(7) : raw;
     const current = this.#perClient.get(address) ?? 0;
     if (maxPerClient > 0 && current >= maxPerClient) return null;
     this.#perClient.set(address, current + 1);

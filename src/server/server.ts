@@ -5,7 +5,7 @@ import type { SecureContext } from 'node:tls';
 import type { Logger } from '../core/logger.js';
 import type { HandlerModule } from '../core/module.js';
 import type { Limits, ServerConfig } from '../config/types.js';
-import { accessLogger } from '../observe/access-log.js';
+import { accessLogger, type AccessSink } from '../observe/access-log.js';
 import { createHttp1RequestListener } from '../protocols/http1/adapter.js';
 import { createHttp2StreamListener } from '../protocols/http2/adapter.js';
 import type { ExtraHeaders } from '../protocols/headers-out.js';
@@ -24,6 +24,8 @@ export interface Certificates {
 export interface ServerDeps {
   readonly modules: ReadonlyArray<HandlerModule>;
   readonly logger: Logger;
+  /** Where access-log lines go (see observe/logger.ts). */
+  readonly access: AccessSink;
   readonly certificates: (config: ServerConfig, logger: Logger) => Promise<Certificates>;
   /** Extra observers of finished requests (metrics). The access log is added from config. */
   readonly completionListeners?: readonly CompletionListener[];
@@ -164,7 +166,7 @@ export class AnomalyServer {
 
   #listenersFor(config: ServerConfig): CompletionListener[] {
     const listeners: CompletionListener[] = [() => void this.#requests++];
-    if (config.log.access) listeners.push(accessLogger(this.#logger));
+    if (config.log.access) listeners.push(accessLogger(this.#deps.access));
     for (const l of this.#deps.completionListeners ?? []) listeners.push(l);
     return listeners;
   }
