@@ -1,0 +1,46 @@
+/** The normalised configuration the server consumes: durations in ms, sizes in bytes, absolute paths. */
+export interface Limits {
+  maxBody: number;
+  maxHeaderSize: number;
+  maxHeaders: number;
+  headerTimeout: number;
+  requestTimeout: number;
+  idleTimeout: number;
+  drainTimeout: number;
+}
+export interface ListenConfig {
+  tls: number | null;
+  plain: number | null;
+  address: string;
+}
+export interface LogConfig {
+  level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+  format: 'auto' | 'pretty' | 'json';
+  access: boolean;
+}
+export interface RouteConfig {
+  path: string;
+  methods: string[] | null;
+  module: string;
+  config: unknown;
+  /** "file:line" of the route, for messages. */
+  where: string;
+}
+export interface SiteConfig {
+  /** First host or "default". */
+  name: string;
+  hosts: string[];
+  tls: { cert: string; key: string } | null;
+  limits: Limits;
+  routes: RouteConfig[];
+}
+export interface ServerConfig {
+  /** Absolute file path, or null when embedded/generated. */
+  source: string | null;
+  baseDir: string;
+  listen: ListenConfig;
+  storage: string;
+  log: LogConfig;
+  limits: Limits;
+  sites: SiteConfig[];
+}
