@@ -93,9 +93,9 @@ async function serve(args: string[]): Promise<number> {
         tls: values.port !== undefined ? Number(values.port) : 8443,
         plain: values['plain-port'] !== undefined ? Number(values['plain-port']) : null,
         listing: values.listing === true,
-      });
+      }, modules);
     }
-    return demoConfig(PACKAGE_ROOT);
+    return demoConfig(PACKAGE_ROOT, modules);
   };
 
   let config: ServerConfig;
