@@ -46,6 +46,22 @@ function is(name: string, lower: string): boolean {
   return name === lower || name.toLowerCase() === lower;
 }
 
+/**
+ * The raw path to serve when the route has no "*" param: a named rest ("/files/*rest") gives params.rest,
+ * anything else (an exact route) serves the whole request path.
+ */
+function restOf(req: Request): string {
+  const pattern = req.route;
+  if (pattern !== null) {
+    const slash = pattern.lastIndexOf('/');
+    if (pattern.charCodeAt(slash + 1) === 42 /* * */) {
+      const value = req.params[pattern.slice(slash + 2)];
+      if (value !== undefined) return value;
+    }
+  }
+  return req.path;
+}
+
 function joined(prev: string | undefined, value: string): string {
   return prev === undefined ? value : `${prev}, ${value}`;
 }
@@ -104,8 +120,7 @@ export class StaticHandler {
   readonly handle = (req: Request): Response | Promise<Response> => {
     const method = req.method;
     if (method !== 'GET' && method !== 'HEAD') return text(405, 'method not allowed\n', ALLOW);
-    const star = req.params['*'];
-    const raw = star ?? req.path;
+    const raw = req.params['*'] ?? restOf(req);
     const entry = this.#cache.get(raw);
     // raw "" is both "/prefix" (needs a redirect) and "/prefix/": only the latter may hit.
     if (entry !== undefined && (raw.length !== 0 || req.path.endsWith('/'))) {

@@ -221,6 +221,16 @@ describe('static handler', () => {
     assert.equal((await bodyOf(await h.handle(request('/site/docs/', {}, 'GET', '/site')))).toString(), '<h1>docs</h1>');
   });
 
+  test('a named rest param ("/files/*rest") is used like "*"', async () => {
+    const req = request('/files/docs/', {}, 'GET', '/nope');
+    req.route = '/files/*rest';
+    req.params = { rest: 'docs/' };
+    assert.equal((await bodyOf(await h.handle(req))).toString(), '<h1>docs</h1>');
+    const exact = request('/small.txt', {}, 'GET', '/nope');
+    exact.route = '/small.txt';
+    assert.equal((await bodyOf(await h.handle(exact))).toString(), 'hello');
+  });
+
   test('security: traversal, encoded separators, dotfiles, symlinks', async () => {
     const cases: Array<[string, number]> = [
       ['/../secret.txt', 400],
