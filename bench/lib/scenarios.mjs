@@ -1,0 +1,55 @@
+// What is measured. Every scenario compares its servers side by side under the same load;
+// ratios are against `reference`. `goal` is the project's target for anomaly.
+
+const WRK = { tool: 'wrk', threads: 1, connections: 50 };
+const H2LOAD = { tool: 'h2load', threads: 1, connections: 10, streams: 10 };
+
+export const SCENARIOS = [
+  {
+    name: 'hello-h1',
+    title: 'hello world over HTTP/1.1 (keep-alive)',
+    transport: 'h1', content: 'hello', path: '/hello', bytes: 11, load: WRK,
+    servers: ['node', 'fastify', 'nginx', 'nginx-log', 'anomaly'],
+    reference: 'node',
+    goal: { server: 'anomaly', metric: 'cpu', op: '<=', value: 1.15, text: 'CPU/request <= 1.15x raw Node http (access log on)' },
+  },
+  {
+    name: 'hello-h2',
+    title: 'hello world over HTTP/2 + TLS',
+    transport: 'h2s', content: 'hello', path: '/hello', bytes: 11, load: H2LOAD,
+    servers: ['node', 'nginx', 'anomaly'],
+    reference: 'node',
+    goal: { server: 'anomaly', metric: 'rps', op: '>=', value: 0.9, text: 'req/s >= 0.9x raw Node http2' },
+  },
+  {
+    name: 'hello-h2c',
+    optional: true,
+    title: 'hello world over cleartext HTTP/2 (prior knowledge)',
+    transport: 'h2c', content: 'hello', path: '/hello', bytes: 11, load: H2LOAD,
+    servers: ['node', 'nginx', 'anomaly'],
+    reference: 'node',
+  },
+  {
+    name: 'static-1k',
+    title: '1 KiB static file over HTTP/1.1',
+    transport: 'h1', content: 'static', path: '/1k.txt', bytes: 1024, load: WRK,
+    servers: ['nginx', 'node', 'fastify', 'anomaly'],
+    reference: 'nginx',
+    goal: { server: 'anomaly', metric: 'rps', op: '>=', value: 0.7, text: 'req/s >= 0.7x nginx' },
+  },
+  {
+    name: 'static-64k',
+    title: '64 KiB static file over HTTP/1.1',
+    transport: 'h1', content: 'static', path: '/64k.txt', bytes: 65536, load: WRK,
+    servers: ['nginx', 'node', 'fastify', 'anomaly'],
+    reference: 'nginx',
+    goal: { server: 'anomaly', metric: 'rps', op: '>=', value: 0.9, text: 'req/s >= 0.9x nginx' },
+  },
+  {
+    name: 'tls-h1',
+    title: 'hello world over HTTPS/1.1 (keep-alive)',
+    transport: 'h1s', content: 'hello', path: '/hello', bytes: 11, load: WRK,
+    servers: ['node', 'nginx', 'anomaly'],
+    reference: 'node',
+  },
+];
