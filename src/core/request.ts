@@ -51,7 +51,7 @@ export class Request {
   readonly conn: ConnectionInfo;
   /** process.hrtime.bigint() when the request head was complete. */
   readonly startedAt: bigint;
-  /** Route parameters (":id", "*rest"), percent-decoded. */
+  /** Route parameters: ":id" segments percent-decoded; "*" / "*rest" tails kept percent-encoded (they are paths to resolve). */
   params: Record<string, string> = EMPTY_PARAMS;
   /** Name of the tenant that owns the matched site, when tenants are configured. */
   tenant: string | null = null;
