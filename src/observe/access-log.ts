@@ -22,7 +22,7 @@ export function accessLogger(sink: AccessSink): (req: Request, res: Response | n
   const prefix = '{"level":30,"time":';
   const pid = ',"pid":' + process.pid;
   return (req, _res, done) => {
-    const duration = Math.round(Number(process.hrtime.bigint() - req.startedAt) / 1000) / 1000;
+    const duration = Math.round((performance.now() - req.startedAt) * 1000) / 1000;
     sink.write(
       prefix + Date.now() + pid +
         ',"host":' + str(req.host) +
@@ -46,7 +46,7 @@ export function accessFields(req: Request, done: Completion): Record<string, unk
     path: req.path,
     status: done.status,
     bytes: done.bytes,
-    duration: Math.round(Number(process.hrtime.bigint() - req.startedAt) / 1000) / 1000,
+    duration: Math.round((performance.now() - req.startedAt) * 1000) / 1000,
     protocol: req.protocol,
     remote: req.conn.remoteAddress,
     error: done.error?.message,
