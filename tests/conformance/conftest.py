@@ -37,6 +37,7 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 CA_RELATIVE_PATH = Path("pki") / "anomaly-local-ca.pem"
 READY_TIMEOUT = 20.0
 STOP_TIMEOUT = 5.0
+RELOAD_SETTLE = 0.5
 
 
 # --------------------------------------------------------------------------------------------- tools
@@ -133,6 +134,10 @@ def _substitute(value: Any, placeholder: str, replacement: str) -> Any:
     if isinstance(value, dict):
         return {k: _substitute(v, placeholder, replacement) for k, v in value.items()}
     return value
+
+
+def _is_reload_line(line: Any) -> bool:
+    return isinstance(line, dict) and ("reload" in str(line.get("msg", "")).lower() or int(line.get("level", 0)) >= 50)
 
 
 class _OutputReader:
@@ -342,19 +347,27 @@ class AnomalyServer(AnomalyProcess):
         """Rewrites the config file (same ports/storage) and sends SIGHUP.
 
         Returns the first log line after the signal that mentions a reload or is an error
-        (level >= 50), or None when none came within `timeout`.
+        (level >= 50), or None when none came within `timeout`. anomaly also watches the file, so
+        one rewrite can cause two reloads (watcher and SIGHUP): this waits until such lines stop
+        coming (RELOAD_SETTLE s), so that a late line is not taken for the next reload's.
         """
         assert self.proc is not None
         mark = len(self.log_lines())
         self._write_config(new_config)
         self.proc.send_signal(signal.SIGHUP)
         deadline = time.monotonic() + timeout
+        first: Any = None
+        seen = 0
+        last_change = time.monotonic()
         while time.monotonic() < deadline:
-            for line in self.log_lines()[mark:]:
-                if isinstance(line, dict) and ("reload" in str(line.get("msg", "")).lower() or int(line.get("level", 0)) >= 50):
-                    return line
+            matching = [l for l in self.log_lines()[mark:] if _is_reload_line(l)]
+            if len(matching) != seen:
+                seen, last_change = len(matching), time.monotonic()
+                first = first or matching[0]
+            elif first is not None and time.monotonic() - last_change >= RELOAD_SETTLE:
+                break
             time.sleep(0.05)
-        return None
+        return first
 
 
 ServerFactory = Callable[..., AnomalyServer]
