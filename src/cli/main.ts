@@ -1,5 +1,7 @@
 #!/usr/bin/env node
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -116,8 +118,14 @@ async function serve(args: string[]): Promise<number> {
   }
   announce(server, config, logger);
 
-  const reload = async (why: string): Promise<void> => {
+  // The watcher and SIGHUP often fire for the same edit: a watcher event for content already
+  // tried (applied or rejected) is skipped, so one edit gives one reload and one log line.
+  let lastTried: string | null = null;
+  const reload = async (why: 'SIGHUP' | 'file changed'): Promise<void> => {
     if (file === undefined) return;
+    const digest = await fileDigest(file);
+    if (why === 'file changed' && digest !== null && digest === lastTried) return;
+    lastTried = digest;
     try {
       const next = await loadConfigFile(file, modules);
       await server.reload(next);
@@ -151,6 +159,14 @@ async function serve(args: string[]): Promise<number> {
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
   });
+}
+
+async function fileDigest(file: string): Promise<string | null> {
+  try {
+    return createHash('sha256').update(await readFile(file)).digest('hex');
+  } catch {
+    return null;
+  }
 }
 
 function announce(server: AnomalyServer, config: ServerConfig, logger: Logging['logger']): void {

@@ -94,6 +94,7 @@ export class AnomalyServer {
         processor,
         connInfo: (stream: ServerHttp2Stream) => (stream.session as Http2Session & WithConn)[kConn] as Connection,
         bodyLimit,
+        headerLimits: () => this.#limits(),
         extraHeaders: this.#extraHeaders,
       }),
     );

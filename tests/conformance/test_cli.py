@@ -205,7 +205,7 @@ def test_sighup_with_invalid_config_keeps_old_one(anomaly_server) -> None:
         assert c.get(f"{srv.plain_url}/hello").text == "one\n"
     # And a later valid config is still picked up.
     good = srv.reload(_site("three\n"))
-    assert good is not None and int(good.get("level", 30)) < 50, good
+    assert good is not None and int(good.get("level", 30)) < 50, json.dumps(good)
     with httpx.Client(timeout=10) as c:
         assert c.get(f"{srv.plain_url}/hello").text == "three\n"
 

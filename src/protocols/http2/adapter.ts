@@ -12,6 +12,8 @@ export interface Http2Options {
   readonly processor: () => RequestProcessor;
   readonly connInfo: (stream: ServerHttp2Stream) => ConnectionInfo;
   readonly bodyLimit: () => number;
+  /** Header count and size (RFC 9113 §6.5.2 accounting: name + value + 32 per field) limits. */
+  readonly headerLimits: () => { readonly maxHeaders: number; readonly maxHeaderSize: number };
   readonly extraHeaders: ExtraHeaders;
 }
 
@@ -25,6 +27,13 @@ export function createHttp2StreamListener(opts: Http2Options): StreamListener {
     // An unhandled 'error' on a stream would crash the process; resets are routine.
     stream.on('error', noop);
     const processor = opts.processor();
+    // nghttp2 only enforces our SETTINGS once the client has seen them; a first request may exceed them.
+    const limits = opts.headerLimits();
+    if (rawHeaders.length > limits.maxHeaders * 2 + 8 || headerListSize(rawHeaders) > limits.maxHeaderSize) {
+      if (!stream.destroyed) stream.respond({ ':status': 431, 'content-type': 'text/plain; charset=utf-8' }, { endStream: false });
+      stream.end('431 Request Header Fields Too Large\n');
+      return;
+    }
     const lengthHeader = headers['content-length'];
     const length = stream.endAfterHeaders ? 0 : lengthHeader !== undefined ? Number(lengthHeader) : null;
     const scheme = headers[':scheme'] === 'http' ? 'http' : 'https';
@@ -54,6 +63,12 @@ export function createHttp2StreamListener(opts: Http2Options): StreamListener {
       writeResponse(stream, req, result, processor, opts.extraHeaders);
     }
   };
+}
+
+function headerListSize(raw: readonly string[]): number {
+  let size = 0;
+  for (let i = 0; i < raw.length; i++) size += raw[i].length;
+  return size + 16 * raw.length;
 }
 
 function fail(stream: ServerHttp2Stream, req: Request, processor: RequestProcessor, err: Error): void {
