@@ -6,6 +6,7 @@ Fixtures
   anomaly_server_module   the same factory, module scope (one server shared by the tests of a module)
   require_tool            the require_tool() function below, as a fixture
   anomaly_storage         the session's storage directory (holds the local development CA)
+  suite_note              suite_note(text): a line for the end-of-run summary (h2spec counts, flaky cases)
 
 Helpers importable by test modules (``from conftest import ...``): require_tool, free_port, ssl_context,
 run_anomaly, AnomalyServer, AnomalyProcess, ROOT, ANOMALY_BIN, IN_CI.
@@ -99,6 +100,26 @@ def run_anomaly(*args: str, env: dict[str, str] | None = None, timeout: float = 
     full_env.pop("NODE_OPTIONS", None)
     return subprocess.run(["node", str(ANOMALY_BIN), *args], capture_output=True, text=True, timeout=timeout,
                           env=full_env, cwd=str(ROOT), stdin=subprocess.DEVNULL)
+
+
+# -------------------------------------------------------------------------------- end-of-run notes
+
+_NOTES = pytest.StashKey[list[str]]()
+
+
+@pytest.fixture
+def suite_note(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """suite_note(text): a line printed in the terminal summary at the end of the run (even with -q)."""
+    notes = request.config.stash.setdefault(_NOTES, [])
+    return notes.append
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    notes = config.stash.get(_NOTES, [])
+    if notes:
+        terminalreporter.section("anomaly conformance notes")
+        for line in notes:
+            terminalreporter.write_line(line)
 
 
 # ----------------------------------------------------------------------------------------- the build

@@ -135,7 +135,7 @@ def _known_reason(transport: str, case_id: str) -> str | None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("transport", ["tls", "h2c"])
-def test_h2spec(h2spec_server: AnomalyServer, transport: str, tmp_path: Path) -> None:
+def test_h2spec(h2spec_server: AnomalyServer, transport: str, tmp_path: Path, suite_note) -> None:
     h2spec = require_tool("h2spec")
     srv = h2spec_server
     port = srv.tls_port if transport == "tls" else srv.plain_port
@@ -164,10 +164,14 @@ def test_h2spec(h2spec_server: AnomalyServer, transport: str, tmp_path: Path) ->
             _run_h2spec(h2spec, transport, port, again, [c.id])
             outcomes = [x.outcome for x in parse_junit(again).cases] if again.is_file() else []
             if outcomes == ["passed"]:
-                print(f"  FLAKY {c.id} ({c.title}): failed in the full run, passed alone (attempt {attempt}); "
-                      f"first failure: {c.message.splitlines()[-1] if c.message else '?'}")
+                flaky = (f"FLAKY h2spec {c.id} over {transport} ({c.title}): failed in the full run, passed alone "
+                         f"(attempt {attempt}); first failure: {c.message.splitlines()[-1] if c.message else '?'}")
+                print("  " + flaky)
+                suite_note(flaky)
                 break
         else:
             unexpected.append(c)
+    suite_note(f"{report.summary()} over {transport}: {len(accepted)} accepted (KNOWN/RACY_EXCEPTIONS), "
+               f"{len(failed) - len(accepted) - len(unexpected)} flaky, {len(unexpected)} unexpected")
     details = "\n".join(f"  {c.id} [{c.section}] {c.title}\n      {c.message.replace(chr(10), chr(10) + '      ')}" for c in unexpected)
     assert not unexpected, f"{len(unexpected)} h2spec failure(s) over {transport}:\n{details}\n{report.summary()}"
