@@ -1,23 +1,29 @@
 import { write, writeSync } from 'node:fs';
 
 /**
- * Batches log lines and writes them with one asynchronous fs.write per event-loop turn.
+ * Batches log lines and writes them asynchronously once 64 KiB are pending or 100 ms have passed.
  * pino and the access log share one writer, so lines keep their order and never interleave.
- * Measured on the reference machine: ≈0.7 µs CPU per line, against ≈2.5 µs through
- * pino.destination({ sync: false }) (bench/micro/log-line.mjs).
+ * Why not a write per event-loop turn: under load each turn carries only a few requests, and the
+ * thread-pool round trip plus the loop wake-up per write cost ≈10 µs per request on hello-h1
+ * (bench/README.md); batching by size/time makes it a fraction of a microsecond.
  */
 export class LineWriter {
   readonly #fd: number;
   readonly #maxPending: number;
   #lines: string[] = [];
   #pendingBytes = 0;
-  #scheduled = false;
   #writing = false;
   #dropped = 0;
 
-  constructor(fd: number, maxPendingBytes = 16 * 1024 * 1024) {
+  readonly #batchBytes: number;
+  readonly #delayMs: number;
+  #timer: NodeJS.Timeout | null = null;
+
+  constructor(fd: number, options: { batchBytes?: number; delayMs?: number; maxPendingBytes?: number } = {}) {
     this.#fd = fd;
-    this.#maxPending = maxPendingBytes;
+    this.#batchBytes = options.batchBytes ?? 64 * 1024;
+    this.#delayMs = options.delayMs ?? 100;
+    this.#maxPending = options.maxPendingBytes ?? 16 * 1024 * 1024;
   }
 
   /** Lines dropped because the output could not keep up (bounded memory beats an OOM). */
@@ -33,15 +39,20 @@ export class LineWriter {
     }
     this.#lines.push(line);
     this.#pendingBytes += line.length;
-    if (!this.#scheduled) {
-      this.#scheduled = true;
-      setImmediate(this.#flush);
+    if (this.#pendingBytes >= this.#batchBytes) {
+      this.#flush();
+    } else if (this.#timer === null) {
+      this.#timer = setTimeout(this.#flush, this.#delayMs);
+      this.#timer.unref();
     }
     return true;
   }
 
   readonly #flush = (): void => {
-    this.#scheduled = false;
+    if (this.#timer !== null) {
+      clearTimeout(this.#timer);
+      this.#timer = null;
+    }
     if (this.#writing || this.#lines.length === 0) return;
     const data = this.#lines.join('');
     this.#lines = [];
@@ -53,12 +64,20 @@ export class LineWriter {
         // Short write on a pipe: put back what is left, in front.
         this.#lines.unshift(Buffer.from(data).subarray(written).toString());
       }
-      if (this.#lines.length > 0) this.#flush();
+      if (this.#pendingBytes >= this.#batchBytes) this.#flush();
+      else if (this.#lines.length > 0 && this.#timer === null) {
+        this.#timer = setTimeout(this.#flush, this.#delayMs);
+        this.#timer.unref();
+      }
     });
   };
 
   /** Writes everything still buffered, synchronously (before exit). */
   flushSync(): void {
+    if (this.#timer !== null) {
+      clearTimeout(this.#timer);
+      this.#timer = null;
+    }
     if (this.#lines.length === 0) return;
     const data = this.#lines.join('');
     this.#lines = [];
