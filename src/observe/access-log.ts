@@ -21,18 +21,30 @@ export function accessLogger(sink: AccessSink): (req: Request, res: Response | n
   }
   const prefix = '{"level":30,"time":';
   const pid = ',"pid":' + process.pid;
+  // The client address is the same for every request of a connection: escape it once.
+  const remotes = new WeakMap<object, string>();
+  const remoteOf = (conn: Request['conn']): string => {
+    let json = remotes.get(conn);
+    if (json === undefined) {
+      json = str(conn.remoteAddress);
+      remotes.set(conn, json);
+    }
+    return json;
+  };
   return (req, _res, done) => {
     const duration = Math.round((performance.now() - req.startedAt) * 1000) / 1000;
+    const method = req.method;
     sink.write(
       prefix + Date.now() + pid +
         ',"host":' + str(req.host) +
-        ',"method":' + str(req.method) +
+        // node:http and nghttp2 only let token characters through in a method.
+        ',"method":"' + method + '"' +
         ',"path":' + str(req.path) +
         ',"status":' + done.status +
         ',"bytes":' + done.bytes +
         ',"duration":' + duration +
         ',"protocol":"' + req.protocol +
-        '","remote":' + str(req.conn.remoteAddress) +
+        '","remote":' + remoteOf(req.conn) +
         (done.error !== undefined ? ',"error":' + str(done.error.message) : '') +
         ',"msg":"request"}\n',
     );
