@@ -1,0 +1,41 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, openSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { LineWriter } from '../../../src/observe/line-writer.js';
+
+function target(): { fd: number; read: () => string } {
+  const file = join(mkdtempSync(join(tmpdir(), 'anomaly-lw-')), 'out.log');
+  const fd = openSync(file, 'a');
+  return { fd, read: () => readFileSync(file, 'utf8') };
+}
+
+describe('LineWriter', () => {
+  it('keeps order across buffers, including lines larger than a buffer and non-ASCII text', () => {
+    const { fd, read } = target();
+    const w = new LineWriter(fd);
+    const lines: string[] = [];
+    for (let i = 0; i < 5000; i++) lines.push(`{"i":${i},"s":"ünïcødé ✓"}\n`);
+    lines.splice(2500, 0, 'x'.repeat(200_000) + '\n');
+    for (const l of lines) w.write(l);
+    w.flushSync();
+    assert.equal(read(), lines.join(''));
+  });
+
+  it('writes pending lines on its own after the delay', async () => {
+    const { fd, read } = target();
+    const w = new LineWriter(fd, { delayMs: 20 });
+    w.write('one\n');
+    w.write('two\n');
+    assert.equal(read(), '');
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(read(), 'one\ntwo\n');
+  });
+
+  it('drops lines rather than growing without bound', () => {
+    const w = new LineWriter(openSync('/dev/null', 'a'), { maxQueuedBytes: 64 * 1024 });
+    for (let i = 0; i < 20_000; i++) w.write('y'.repeat(100) + '\n');
+    assert.ok(w.dropped > 0);
+  });
+});
