@@ -1,12 +1,11 @@
-import { createReadStream } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Readable } from 'node:stream';
 import { RequestBody } from '../../core/body.js';
 import { HeaderMap } from '../../core/headers.js';
 import type { RequestProcessor } from '../../core/processor.js';
 import { Request, type ConnectionInfo } from '../../core/request.js';
-import { bodyLength, isFileBody, statusHasNoBody, type Response } from '../../core/response.js';
+import { bodyLength, statusHasNoBody, type Response } from '../../core/response.js';
 import type { ExtraHeaders } from '../headers-out.js';
+import { bodyStream, discardBody, streamReport } from '../stream-report.js';
 
 export interface Http1Options {
   readonly processor: () => RequestProcessor;
@@ -122,8 +121,7 @@ function writeResponse(
     if (!statusHasNoBody(status) && headers['content-length'] === undefined) flat.push('content-length', length);
     if (noBody || length === 0 || body === null) {
       nres.writeHead(status, flat as string[]);
-      nres.end();
-      if (isFileBody(body) || (body !== null && typeof body === 'object' && 'pipe' in body)) discard(body);
+      nres.end(); // a known-length body is a string, bytes or a file range: nothing to release
       processor.completed(req, res, { status, bytes: 0 });
       return;
     }
@@ -139,40 +137,27 @@ function writeResponse(
   nres.writeHead(status, flat as string[]);
   if (noBody) {
     nres.end();
-    discard(body);
+    discardBody(body);
     processor.completed(req, res, { status, bytes: 0 });
     return;
   }
-  const source: Readable = isFileBody(body)
-    ? createReadStream(body.path, { start: body.start, end: body.end - 1 })
-    : (body as Readable);
-  let sent = 0;
-  let reported = false;
-  const report = (error?: Error): void => {
-    if (reported) return;
-    reported = true;
-    processor.completed(req, res, error === undefined ? { status, bytes: sent } : { status, bytes: sent, error });
-  };
-  source.on('data', (chunk: Buffer | string) => {
-    sent += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
-  });
+  const source = bodyStream(body);
+  const report = streamReport(processor, req, res);
+  report.watch(source);
   source.once('error', (err) => {
     nres.destroy(err);
-    report(err);
+    report.done(err);
   });
   source.once('end', () => {
     if (res.trailers !== null) nres.addTrailers(res.trailers);
   });
-  nres.once('finish', () => report());
+  nres.once('finish', () => report.done());
   nres.once('close', () => {
     if (!nres.writableFinished) {
       source.destroy();
-      report(new Error('client closed the connection'));
+      report.done(new Error('client closed the connection'));
     }
   });
   source.pipe(nres);
 }
 
-function discard(body: unknown): void {
-  if (body !== null && typeof body === 'object' && typeof (body as Readable).destroy === 'function') (body as Readable).destroy();
-}

@@ -1,12 +1,11 @@
-import { createReadStream } from 'node:fs';
 import { constants as h2c, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
-import type { Readable } from 'node:stream';
 import { RequestBody } from '../../core/body.js';
 import { HeaderMap } from '../../core/headers.js';
 import type { RequestProcessor } from '../../core/processor.js';
 import { Request, type ConnectionInfo } from '../../core/request.js';
 import { bodyLength, isFileBody, statusHasNoBody, type Response } from '../../core/response.js';
 import { CONNECTION_SPECIFIC, type ExtraHeaders } from '../headers-out.js';
+import { bodyStream, discardBody, streamReport } from '../stream-report.js';
 
 export interface Http2Options {
   readonly processor: () => RequestProcessor;
@@ -104,7 +103,7 @@ function writeResponse(stream: ServerHttp2Stream, req: Request, res: Response, p
     if (length !== null && !statusHasNoBody(status) && out['content-length'] === undefined) out['content-length'] = length;
     if (noBody || length === 0) {
       stream.respond(out, { endStream: true });
-      discard(body);
+      discardBody(body);
       processor.completed(req, res, { status, bytes: 0 });
       return;
     }
@@ -136,47 +135,26 @@ function writeResponse(stream: ServerHttp2Stream, req: Request, res: Response, p
 }
 
 function streamBody(stream: ServerHttp2Stream, req: Request, res: Response, out: OutgoingHttpHeaders, processor: RequestProcessor, wantTrailers: boolean): void {
-  const status = res.status;
   const body = res.body;
-  let sent = 0;
-  let reported = false;
-  const report = (error?: Error): void => {
-    if (reported) return;
-    reported = true;
-    processor.completed(req, res, error === undefined ? { status, bytes: sent } : { status, bytes: sent, error });
-  };
+  const report = streamReport(processor, req, res);
   if (wantTrailers) stream.once('wantTrailers', () => stream.sendTrailers(res.trailers ?? {}));
   stream.respond(out, wantTrailers ? { waitForTrailers: true } : {});
-  let source: Readable;
   if (typeof body === 'string' || body instanceof Uint8Array) {
-    sent = typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
+    report.add(typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength);
     stream.end(body);
-    stream.once('close', () => report());
+    stream.once('close', () => report.done());
     return;
-  } else if (isFileBody(body)) {
-    // Trailers with a file body: go through a JS stream.
-    source = createFileStream(body.path, body.start, body.end);
-  } else {
-    source = body as Readable;
   }
-  source.on('data', (chunk: Buffer | string) => {
-    sent += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
-  });
+  // A file with trailers, or a stream: through a JS stream.
+  const source = bodyStream(body);
+  report.watch(source);
   source.once('error', (err) => {
     stream.close(h2c.NGHTTP2_INTERNAL_ERROR);
-    report(err);
+    report.done(err);
   });
   stream.once('close', () => {
     if (!source.readableEnded) source.destroy();
-    report(stream.rstCode !== undefined && stream.rstCode !== h2c.NGHTTP2_NO_ERROR ? new Error(`stream reset (code ${stream.rstCode})`) : undefined);
+    report.done(stream.rstCode !== undefined && stream.rstCode !== h2c.NGHTTP2_NO_ERROR ? new Error(`stream reset (code ${stream.rstCode})`) : undefined);
   });
   source.pipe(stream);
-}
-
-function createFileStream(path: string, start: number, end: number): Readable {
-  return createReadStream(path, { start, end: end - 1 });
-}
-
-function discard(body: unknown): void {
-  if (body !== null && typeof body === 'object' && typeof (body as Readable).destroy === 'function') (body as Readable).destroy();
 }
