@@ -113,7 +113,7 @@ async function serve(args: string[]): Promise<number> {
     await server.start(config);
   } catch (err) {
     logger.fatal({ err }, `cannot start: ${(err as Error).message}`);
-    logging.flush();
+    await logging.flush();
     return 1;
   }
   announce(server, config, logger);
@@ -143,8 +143,7 @@ async function serve(args: string[]): Promise<number> {
     const stop = (signal: string): void => {
       if (stopping) {
         logger.warn({ signal }, 'second signal: exiting now');
-        logging.flush();
-        done(1);
+        void logging.flush().then(() => done(1));
         return;
       }
       stopping = true;
@@ -152,8 +151,7 @@ async function serve(args: string[]): Promise<number> {
       logger.info({ signal, drainMs: server.config?.limits.drainTimeout }, 'draining: finishing in-flight requests');
       void server.stop().then(() => {
         logger.info('stopped');
-        logging.flush();
-        done(0);
+        void logging.flush().then(() => done(0));
       });
     };
     process.on('SIGTERM', () => stop('SIGTERM'));

@@ -7,8 +7,8 @@ import { LineWriter } from './line-writer.js';
 export interface Logging {
   readonly logger: PinoLogger;
   readonly access: AccessSink;
-  /** Writes out whatever is still buffered (call before exiting). */
-  flush(): void;
+  /** Writes out whatever is still buffered; resolves once it is out (await it before exiting). */
+  flush(): Promise<void>;
 }
 
 /**
@@ -29,12 +29,21 @@ export function createLogging(config: LogConfig, fd = 1): Logging {
         options: {
           colorize: isTty,
           translateTime: 'SYS:HH:MM:ss.l',
-          ignore: 'pid,hostname,host,method,path,status,bytes,duration,protocol,remote',
+          ignore: 'pid,hostname,host,method,path,status,bytes,duration,protocol,remote,urls,tlsPort,plainPort,ca,config,version',
           messageFormat: '{msg}{if method} {protocol} {remote} {method} {host}{path} → {status} {bytes}B {duration}ms{end}',
         },
       },
     });
-    return { logger, access: { kind: 'logger', info: (obj, msg) => logger.info(obj, msg) }, flush: () => logger.flush() };
+    // The transport formats in a worker thread: wait for it to drain, but never hang an exit on it.
+    const flush = (): Promise<void> =>
+      new Promise((resolve) => {
+        const timer = setTimeout(resolve, 1000);
+        logger.flush(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    return { logger, access: { kind: 'logger', info: (obj, msg) => logger.info(obj, msg) }, flush };
   }
   const writer = new LineWriter(fd);
   const logger = pino(options, writer);
@@ -42,6 +51,6 @@ export function createLogging(config: LogConfig, fd = 1): Logging {
   return {
     logger,
     access: { kind: 'json', write: silent ? () => {} : (line) => writer.write(line) },
-    flush: () => writer.flushSync(),
+    flush: async () => writer.flushSync(),
   };
 }
