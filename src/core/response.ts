@@ -60,17 +60,24 @@ export class Response {
 
   /** Sets a header (lower-cased name), replacing any previous value. */
   set(name: string, value: string | string[]): this {
-    this.headers[name.toLowerCase()] = value;
+    this.#writableHeaders()[name.toLowerCase()] = value;
     return this;
+  }
+
+  /** Handlers may share frozen header objects (cached responses); changing one copies it first. */
+  #writableHeaders(): ResponseHeaders {
+    if (Object.isFrozen(this.headers)) this.headers = { ...this.headers };
+    return this.headers;
   }
 
   /** Adds a value to a header, keeping earlier ones (for set-cookie, vary, ...). */
   append(name: string, value: string): this {
     const key = name.toLowerCase();
-    const prev = this.headers[key];
-    if (prev === undefined) this.headers[key] = value;
-    else if (Array.isArray(prev)) prev.push(value);
-    else this.headers[key] = [prev, value];
+    const headers = this.#writableHeaders();
+    const prev = headers[key];
+    if (prev === undefined) headers[key] = value;
+    else if (Array.isArray(prev)) headers[key] = [...prev, value];
+    else headers[key] = [prev, value];
     return this;
   }
 }

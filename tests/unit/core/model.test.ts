@@ -109,3 +109,14 @@ describe('parseCookies', () => {
     assert.equal(parseCookies('a=1; a=2').get('a'), '1');
   });
 });
+
+describe('Response', () => {
+  it('copies shared frozen headers before changing them', () => {
+    const shared = Object.freeze({ 'content-type': 'text/plain', vary: 'accept-encoding' });
+    const res = new Response(200, 'x', shared);
+    res.set('x-a', '1').append('vary', 'origin');
+    assert.equal(res.headers['x-a'], '1');
+    assert.deepEqual(res.headers.vary, ['accept-encoding', 'origin']);
+    assert.deepEqual(shared, { 'content-type': 'text/plain', vary: 'accept-encoding' });
+  });
+});
