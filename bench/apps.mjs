@@ -1,0 +1,132 @@
+// Per-language latency: the same reference app (apps/) in every engine, against a native TypeScript
+// handler doing the same job, over real HTTP/1.1, side by side in one server.
+//
+//   npm run bench:apps                      all engines, 3 runs x 5 s
+//   npm run bench:apps -- --quick           1 run x 2 s
+//   npm run bench:apps -- --engines quickjs --apps hello --runs 5 --duration 5
+//
+// Latency (p50/p99) is measured with one connection (wrk -c1), so p50 is the service time of one
+// request; overhead = p50(engine) - p50(native). Throughput uses 32 connections. The server is pinned
+// to CPU 0 and wrk to CPU 1; runs are interleaved across targets and the medians reported.
+// Output: a Markdown table on stdout and JSON in bench/out/apps-<timestamp>.json (+ apps-latest.json).
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { runLoad } from './lib/load.mjs';
+import { freePorts, waitReady } from './lib/net.mjs';
+import { ProcessRegistry } from './lib/procs.mjs';
+import { median } from './lib/report.mjs';
+
+const benchDir = dirname(fileURLToPath(import.meta.url));
+const repoDir = dirname(benchDir);
+const ENGINES = { quickjs: '.js', fengari: '.lua', wasmoon: '.lua' };
+// What each app is compared with: a native handler module doing the same job.
+const NATIVE = {
+  hello: { respond: { body: 'hello from native', headers: { 'content-type': 'text/plain; charset=utf-8' } } },
+  echo: { echo: {} },
+};
+const REQUEST_PATH = { hello: '/', echo: '/a/b?x=1&x=2&y=3' };
+
+const { values: opts } = parseArgs({
+  options: {
+    engines: { type: 'string', default: Object.keys(ENGINES).join(',') },
+    apps: { type: 'string', default: Object.keys(NATIVE).join(',') },
+    runs: { type: 'string' },
+    duration: { type: 'string' },
+    quick: { type: 'boolean', default: false },
+    help: { type: 'boolean', default: false },
+  },
+});
+if (opts.help) {
+  process.stdout.write('usage: node bench/apps.mjs [--engines a,b] [--apps hello,echo] [--runs N] [--duration S] [--quick]\n');
+  process.exit(0);
+}
+const runs = Number(opts.runs ?? (opts.quick ? 1 : 3));
+const duration = Number(opts.duration ?? (opts.quick ? 2 : 5));
+const engines = opts.engines.split(',').filter((e) => e in ENGINES);
+const apps = opts.apps.split(',').filter((a) => a in NATIVE);
+
+const registry = new ProcessRegistry();
+process.on('SIGINT', () => {
+  registry.killAllSync();
+  process.exit(130);
+});
+
+function configYaml(port, storage) {
+  const routes = [];
+  for (const app of apps) {
+    routes.push({ path: `/native/${app}/*`, ...NATIVE[app] });
+    for (const engine of engines) {
+      routes.push({ path: `/${engine}/${app}/*`, app: { file: join(repoDir, 'apps', app, `app${ENGINES[engine]}`), engine, instances: 1 } });
+    }
+  }
+  // YAML accepts JSON.
+  return JSON.stringify({ listen: { tls: false, plain: port, address: '127.0.0.1' }, storage, log: { format: 'json', access: true, level: 'warn' }, sites: [{ routes }] }, null, 2);
+}
+
+async function main() {
+  const dir = mkdtempSync(join(tmpdir(), 'anomaly-bench-apps-'));
+  const [port] = await freePorts(1);
+  const file = join(dir, 'anomaly.yaml');
+  writeFileSync(file, configYaml(port, join(dir, 'storage')));
+  const server = registry.spawn('node', [join(repoDir, 'bin', 'anomaly.js'), 'serve', file], { cpu: 0 });
+  const results = [];
+  try {
+    const targets = [];
+    for (const app of apps) for (const t of ['native', ...engines]) targets.push({ app, target: t, url: `http://127.0.0.1:${port}/${t}/${app}${REQUEST_PATH[app]}` });
+    for (const t of targets) {
+      await waitReady({ transport: 'h1', port, path: `/${t.target}/${t.app}${REQUEST_PATH[t.app]}`, timeoutMs: 30_000, exited: server.exited });
+      // Warm up the JIT and the engines (QuickJS and fengari warm slowly).
+      await runLoad(registry, { tool: 'wrk', connections: 8, threads: 1 }, t.url, opts.quick ? 1 : 3, 1);
+    }
+    const samples = new Map(targets.map((t) => [t, []]));
+    for (let run = 0; run < runs; run++) {
+      const order = targets.map((_, i) => targets[(i + run) % targets.length]);
+      for (const t of order) {
+        const one = await runLoad(registry, { tool: 'wrk', connections: 1, threads: 1 }, t.url, duration, 1);
+        const many = await runLoad(registry, { tool: 'wrk', connections: 32, threads: 1 }, t.url, duration, 1);
+        samples.get(t).push({ p50Ms: one.p50Ms, p99Ms: one.p99Ms, rps1: one.rps, rps32: many.rps, errors: one.non2xx + many.non2xx + one.socketErrors + many.socketErrors });
+        process.stderr.write(`  run ${run + 1} ${t.target.padEnd(8)} ${t.app.padEnd(6)} p50 ${(one.p50Ms * 1000).toFixed(0)} µs  p99 ${(one.p99Ms * 1000).toFixed(0)} µs  ${Math.round(many.rps)} req/s\n`);
+      }
+    }
+    for (const t of targets) {
+      const s = samples.get(t);
+      results.push({
+        app: t.app,
+        target: t.target,
+        p50Us: median(s.map((x) => x.p50Ms * 1000)),
+        p99Us: median(s.map((x) => x.p99Ms * 1000)),
+        rps1: median(s.map((x) => x.rps1)),
+        rps32: median(s.map((x) => x.rps32)),
+        errors: s.reduce((a, x) => a + x.errors, 0),
+      });
+    }
+  } finally {
+    await registry.stop(server);
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const lines = [`# bench:apps — ${new Date().toISOString()} (${runs} run(s) x ${duration} s, medians; wrk -c1 for latency, -c32 for req/s)`, ''];
+  for (const app of apps) {
+    const native = results.find((r) => r.app === app && r.target === 'native');
+    lines.push(`### ${app}`, '', '| engine | p50 µs | p99 µs | overhead vs native (p50) | req/s (1 conn) | req/s (32 conns) | errors |', '|---|--:|--:|--:|--:|--:|--:|');
+    for (const r of results.filter((x) => x.app === app)) {
+      const overhead = r.target === 'native' ? '—' : `${(r.p50Us - native.p50Us).toFixed(0)} µs`;
+      lines.push(`| ${r.target} | ${r.p50Us.toFixed(0)} | ${r.p99Us.toFixed(0)} | ${overhead} | ${Math.round(r.rps1)} | ${Math.round(r.rps32)} | ${r.errors} |`);
+    }
+    lines.push('');
+  }
+  const markdown = lines.join('\n');
+  process.stdout.write(markdown + '\n');
+  mkdirSync(join(benchDir, 'out'), { recursive: true });
+  const json = JSON.stringify({ at: new Date().toISOString(), runs, duration, results }, null, 2);
+  writeFileSync(join(benchDir, 'out', `apps-${Date.now()}.json`), json);
+  writeFileSync(join(benchDir, 'out', 'apps-latest.json'), json);
+}
+
+main().catch(async (err) => {
+  process.stderr.write(`bench:apps: ${err.message}\n`);
+  await registry.stopAll();
+  process.exit(1);
+});
