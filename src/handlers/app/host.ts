@@ -1,0 +1,305 @@
+import { readFile } from 'node:fs/promises';
+import { AnomalyError, ErrorCodes } from '../../core/errors.js';
+import type { Logger } from '../../core/logger.js';
+import type { Request } from '../../core/request.js';
+import type { Response } from '../../core/response.js';
+import type { AppInstance, GuestErrorKind, GuestRequest, RuntimeStats } from '../../../runtimes/contract.js';
+import type { AppOptions } from './config.js';
+import { asGuestError, busyAnswer, describe, errorAnswer } from './errors.js';
+import { Generation, type GenerationDeps } from './generation.js';
+import { toGuestRequest, toResponse } from './marshal.js';
+import { watchAppFile, type FileWatcher } from './watch.js';
+
+export interface AppError {
+  readonly file: string;
+  readonly line: number | null;
+  readonly message: string;
+  /** ISO time. */
+  readonly at: string;
+}
+
+export interface AppStatus {
+  readonly file: string;
+  readonly engine: string;
+  /** 1 for the version loaded at start, +1 per successful reload. */
+  readonly version: number;
+  readonly loadedAt: string;
+  /** The last load failure (start, reload or instance replacement), or null. */
+  readonly lastError: AppError | null;
+  /** True while the file on disk is a version that failed to load (an older version is serving). */
+  readonly stale: boolean;
+  readonly pool: { size: number; busy: number; free: number; loading: number; queued: number; retiring: number };
+  readonly stats: {
+    requests: number;
+    errors: Record<GuestErrorKind, number>;
+    /** Answered 503 because the queue was full or the wait too long. */
+    rejected: number;
+    /** Instances replaced after they broke (memory, deadline) or stopped answering. */
+    replaced: number;
+    reloads: number;
+    reloadFailures: number;
+    /** Engine counters of the serving version's live instances. */
+    runtime: RuntimeStats;
+  };
+}
+
+interface Lease {
+  gen: Generation;
+  inst: AppInstance;
+}
+
+interface Waiter {
+  resolve(lease: Lease | null): void;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * One mounted app: the serving version (a Generation of instances), requests waiting for a free
+ * instance, the file watcher and hot reload. A reload loads a complete new Generation first and
+ * only then swaps it in; requests already running finish on the old one, which is disposed once
+ * idle, and waiting requests move to the new one.
+ */
+export class AppHost {
+  readonly #opts: AppOptions;
+  readonly #logger: Logger;
+  #current: Generation;
+  readonly #retiring = new Set<Generation>();
+  readonly #waiters: Waiter[] = [];
+  #watcher: FileWatcher | null = null;
+  #lastError: AppError | null = null;
+  #stale = false;
+  /** Source text of the last reload attempt, so touching a file without changing it costs nothing. */
+  #lastTried: string;
+  #reloading: Promise<void> | null = null;
+  #again = false;
+  #disposed: Promise<void> | null = null;
+  #rejectLoggedAt = 0;
+  #rejectedSinceLog = 0;
+  readonly #stats = {
+    requests: 0,
+    errors: { load: 0, exception: 0, deadline: 0, memory: 0, response: 0 } as Record<GuestErrorKind, number>,
+    rejected: 0,
+    replaced: 0,
+    reloads: 0,
+    reloadFailures: 0,
+  };
+
+  private constructor(opts: AppOptions, logger: Logger, first: Generation) {
+    this.#opts = opts;
+    this.#logger = logger;
+    this.#current = first;
+    this.#lastTried = first.source.code;
+  }
+
+  /** Loads the app (every instance); a load error fails with "file:line: message". */
+  static async start(opts: AppOptions, logger: Logger): Promise<AppHost> {
+    const code = await readFile(opts.file, 'utf8');
+    let host: AppHost | null = null;
+    const deps = AppHost.#deps(opts, logger, () => host);
+    let first: Generation;
+    try {
+      first = await Generation.load(1, { file: opts.file, code }, opts.instances, deps);
+    } catch (err) {
+      const e = describe(asGuestError(err), opts.file);
+      throw new AnomalyError(ErrorCodes.CONFIG_MODULE, `${e.where}: ${e.message}`, { cause: err });
+    }
+    host = new AppHost(opts, logger, first);
+    if (opts.reload) host.#watcher = watchAppFile(opts.file, () => host?.reload(), logger);
+    logger.debug({ app: opts.file, engine: opts.runtime.id, instances: opts.instances }, `app ${opts.file} loaded`);
+    return host;
+  }
+
+  // Generations call back into the host that owns them (for waiting requests and counters).
+  static #deps(opts: AppOptions, logger: Logger, host: () => AppHost | null): GenerationDeps {
+    return {
+      runtime: opts.runtime,
+      limits: opts.limits,
+      logger,
+      handoff: () => {
+        const h = host();
+        return h === null ? null : h.#nextWaiter();
+      },
+      onReplaced: () => {
+        const h = host();
+        if (h !== null) h.#stats.replaced++;
+      },
+      onReplaceFailed: (err) => {
+        const e = describe(asGuestError(err), opts.file);
+        const h = host();
+        if (h !== null) h.#recordError(e);
+        logger.error({ app: e.file, line: e.line }, `app instance replacement failed at ${e.where}: ${e.message}; retrying`);
+      },
+    };
+  }
+
+  readonly handle = async (req: Request): Promise<Response> => {
+    // The body is read before taking an instance, so a slow upload holds none (413 propagates).
+    const greq = await toGuestRequest(req);
+    this.#stats.requests++;
+    const gen = this.#current;
+    const inst = gen.take();
+    const lease = inst !== undefined ? { gen, inst } : await this.#wait();
+    if (lease === null) return this.#reject(req);
+    return this.#run(lease, greq, req);
+  };
+
+  async #run(lease: Lease, greq: GuestRequest, req: Request): Promise<Response> {
+    try {
+      const answer = await lease.gen.call(lease.inst, greq);
+      return toResponse(answer, this.#opts.limits.maxResponseBytes);
+    } catch (err) {
+      return this.#fail(err, req, lease.gen.version);
+    }
+  }
+
+  #fail(err: unknown, req: Request, version: number): Response {
+    const ge = asGuestError(err);
+    this.#stats.errors[ge.kind]++;
+    const e = describe(ge, this.#opts.file);
+    this.#logger.error(
+      { app: e.file, line: e.line, kind: ge.kind, method: req.method, path: req.path, version },
+      `app ${ge.kind} at ${e.where}: ${e.message} (${req.method} ${req.path})`,
+    );
+    return errorAnswer(ge.kind);
+  }
+
+  #wait(): Promise<Lease | null> {
+    if (this.#waiters.length >= this.#opts.queue || this.#disposed !== null) return Promise.resolve(null);
+    return new Promise<Lease | null>((resolve) => {
+      const waiter: Waiter = {
+        resolve,
+        timer: setTimeout(() => {
+          const i = this.#waiters.indexOf(waiter);
+          if (i !== -1) this.#waiters.splice(i, 1);
+          resolve(null);
+        }, this.#opts.queueTimeoutMs),
+      };
+      this.#waiters.push(waiter);
+    });
+  }
+
+  #nextWaiter(): ((gen: Generation, inst: AppInstance) => void) | null {
+    const waiter = this.#waiters.shift();
+    if (waiter === undefined) return null;
+    clearTimeout(waiter.timer);
+    return (gen, inst) => waiter.resolve({ gen, inst });
+  }
+
+  #reject(req: Request): Response {
+    this.#stats.rejected++;
+    this.#rejectedSinceLog++;
+    // One line per second at most: under overload a line per request would add to the overload.
+    const now = Date.now();
+    if (now - this.#rejectLoggedAt >= 1000) {
+      this.#logger.warn(
+        { app: this.#opts.file, path: req.path, rejected: this.#rejectedSinceLog },
+        `app ${this.#opts.file} busy: ${this.#rejectedSinceLog} request(s) answered 503 (all ${this.#current.size} instances busy, queue ${this.#opts.queue})`,
+      );
+      this.#rejectLoggedAt = now;
+      this.#rejectedSinceLog = 0;
+    }
+    return busyAnswer();
+  }
+
+  /** Reloads from the file now (the watcher calls this); concurrent calls coalesce. Resolves when settled. */
+  reload(): Promise<void> {
+    if (this.#disposed !== null) return Promise.resolve();
+    if (this.#reloading !== null) {
+      this.#again = true;
+      return this.#reloading;
+    }
+    this.#reloading = (async () => {
+      do {
+        this.#again = false;
+        await this.#reloadOnce();
+      } while (this.#again && this.#disposed === null);
+    })().finally(() => (this.#reloading = null));
+    return this.#reloading;
+  }
+
+  async #reloadOnce(): Promise<void> {
+    const file = this.#opts.file;
+    let code: string;
+    try {
+      code = await readFile(file, 'utf8');
+    } catch {
+      return; // gone mid-rename: its return is another event
+    }
+    if (code === this.#lastTried) return;
+    this.#lastTried = code;
+    if (code === this.#current.source.code) {
+      this.#stale = false;
+      return;
+    }
+    const version = this.#current.version + 1;
+    let gen: Generation;
+    try {
+      gen = await Generation.load(version, { file, code }, this.#opts.instances, AppHost.#deps(this.#opts, this.#logger, () => this));
+    } catch (err) {
+      const e = describe(asGuestError(err), file);
+      this.#recordError(e);
+      this.#stale = true;
+      this.#stats.reloadFailures++;
+      this.#logger.error(
+        { app: e.file, line: e.line, version: this.#current.version },
+        `app reload failed at ${e.where}: ${e.message}; version ${this.#current.version} keeps serving`,
+      );
+      return;
+    }
+    if (this.#disposed !== null) {
+      void gen.retire();
+      return;
+    }
+    const old = this.#current;
+    this.#current = gen;
+    this.#stale = false;
+    this.#stats.reloads++;
+    // Waiting requests have not started: the new version serves them.
+    let inst: AppInstance | undefined;
+    while (this.#waiters.length > 0 && (inst = gen.take()) !== undefined) {
+      const waiter = this.#waiters.shift() as Waiter;
+      clearTimeout(waiter.timer);
+      waiter.resolve({ gen, inst });
+    }
+    this.#retiring.add(old);
+    void old.retire().then(() => this.#retiring.delete(old));
+    this.#logger.info({ app: file, version }, `app ${file} reloaded (version ${version})`);
+  }
+
+  #recordError(e: { file: string; line: number | null; message: string }): void {
+    this.#lastError = { file: e.file, line: e.line, message: e.message, at: new Date().toISOString() };
+  }
+
+  status(): AppStatus {
+    const cur = this.#current;
+    let retiringBusy = 0;
+    for (const g of this.#retiring) retiringBusy += g.busy;
+    return {
+      file: this.#opts.file,
+      engine: this.#opts.runtime.id,
+      version: cur.version,
+      loadedAt: cur.loadedAt.toISOString(),
+      lastError: this.#lastError,
+      stale: this.#stale,
+      pool: { size: cur.size, busy: cur.busy, free: cur.free, loading: cur.loading, queued: this.#waiters.length, retiring: retiringBusy },
+      stats: { ...this.#stats, errors: { ...this.#stats.errors }, runtime: cur.runtimeStats() },
+    };
+  }
+
+  /** Stops watching, answers waiting requests 503, and disposes every instance (busy ones when their call ends). */
+  dispose(): Promise<void> {
+    if (this.#disposed !== null) return this.#disposed;
+    this.#watcher?.close();
+    this.#watcher = null;
+    for (const w of this.#waiters.splice(0)) {
+      clearTimeout(w.timer);
+      w.resolve(null);
+    }
+    const reloading = this.#reloading ?? Promise.resolve();
+    this.#disposed = (async () => {
+      await reloading;
+      await Promise.all([this.#current.retire(), ...[...this.#retiring].map((g) => g.retire())]);
+    })();
+    return this.#disposed;
+  }
+}
