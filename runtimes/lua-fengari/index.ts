@@ -1,0 +1,303 @@
+/**
+ * Lua apps on fengari (Lua 5.3 in pure JS): the default Lua engine (`.lua`).
+ *
+ * One lua_State per AppInstance. Per call the host pushes 8 strings (the body zero-copy) to the
+ * dispatch function of bindings/lua/anomaly.lua; headers, query, cookies and params are read lazily
+ * through host functions, so an app that never looks at them pays nothing for them.
+ * Limits: a count hook checks the deadline and an approximate memory guard (V8 heap growth since the
+ * hook first ran in this call, plus string.rep sizes), and escalates (hook every instruction, raise
+ * every time) so a guest pcall cannot swallow the stop. fengari has no allocator hook, so memory is
+ * an estimate: see bindings/lua/README.md.
+ */
+import { getHeapStatistics } from 'node:v8';
+import { performance } from 'node:perf_hooks';
+import {
+  GuestError, type AppInstance, type AppSource, type GuestRequest, type GuestResponse, type Runtime, type RuntimeLimits,
+  type RuntimeStats,
+} from '../contract.js';
+import { HOOK_COUNT, SANDBOX_LUA, guestErrorFromLua, newStats, readAnomalyModule, type AbortReason } from '../lua-common/source.js';
+import { lauxlib, lua, lualib, pushBytes, setStringGuard, toLuaString, type LuaState } from './api.js';
+
+/** Kinds the accessors take (anomaly.lua): 1 headers, 2 query, 3 cookies, 4 params. */
+const HEADERS = 1;
+const COOKIES = 3;
+
+const EMPTY = new Uint8Array(0);
+const encoder = new TextEncoder();
+
+function heapBytes(): number {
+  const h = getHeapStatistics();
+  return h.used_heap_size + h.external_memory;
+}
+
+class FengariInstance implements AppInstance {
+  readonly stats: RuntimeStats = newStats();
+  broken = false;
+  private readonly L: LuaState;
+  private current: GuestRequest | null = null;
+  private deadline = Infinity;
+  private abort: AbortReason = null;
+  private heapBase = -1;
+  private nativeError: unknown = null;
+  private dispatchRef = 0;
+  private appRef = 0;
+  private disposed = false;
+  private readonly hook = (L: LuaState): void => this.onHook(L);
+
+  constructor(private readonly file: string, private readonly limits: RuntimeLimits) {
+    this.L = lauxlib.luaL_newstate();
+  }
+
+  /** Opens the libraries, loads anomaly.lua and the sandbox, then runs the app file. */
+  init(anomalySrc: Uint8Array, code: string): void {
+    const L = this.L;
+    lualib.luaL_openlibs(L);
+    lua.lua_atnativeerror(L, (L1) => this.onNativeError(L1));
+    lua.lua_sethook(L, this.hook, lua.LUA_MASKCOUNT, HOOK_COUNT);
+    setStringGuard(L, { maxBytes: this.limits.memoryBytes, onTooLarge: (L1) => this.fail(L1, 'memory') });
+
+    // anomaly.lua(host) -> M, dispatch
+    this.load(anomalySrc, '@anomaly.lua');
+    this.pushHostTable();
+    this.call(1, 2, 'load');
+    this.dispatchRef = lauxlib.luaL_ref(L, lua.LUA_REGISTRYINDEX); // pops dispatch, leaves M
+
+    // sandbox(M, memfail, maxbytes)
+    this.load(toLuaString(SANDBOX_LUA), '=sandbox');
+    lua.lua_pushvalue(L, -2);
+    lua.lua_pushjsfunction(L, (L1) => this.fail(L1, 'memory'));
+    lua.lua_pushinteger(L, this.limits.memoryBytes);
+    this.call(3, 0, 'load');
+    lua.lua_settop(L, 0);
+
+    const bytes = encoder.encode(code);
+    this.load(bytes, '@' + this.file);
+    this.call(0, 1, 'load');
+    const t = lua.lua_type(L, -1);
+    if (t !== lua.LUA_TTABLE && t !== 6 /* function */) {
+      throw new GuestError('load', `${this.file} must return a function or an App (got ${t === lua.LUA_TNIL ? 'nil' : 'a value of type ' + t})`, { file: this.file });
+    }
+    this.appRef = lauxlib.luaL_ref(L, lua.LUA_REGISTRYINDEX);
+  }
+
+  private load(buf: Uint8Array, chunkname: string): void {
+    const status = lauxlib.luaL_loadbufferx(this.L, buf, buf.length, toLuaString(chunkname), toLuaString('t'));
+    if (status !== lua.LUA_OK) throw guestErrorFromLua('load', this.popMessage(), this.file);
+  }
+
+  /** Protected call of the function under nargs arguments, with the deadline armed; throws GuestError. */
+  private call(nargs: number, nresults: number, kind: 'load' | 'exception'): void {
+    this.abort = null;
+    this.nativeError = null;
+    this.heapBase = -1;
+    this.deadline = performance.now() + this.limits.deadlineMs;
+    let status: number;
+    try {
+      status = lua.lua_pcall(this.L, nargs, nresults, 0);
+    } catch (e) {
+      // A JS error escaped the VM (e.g. an allocation failure outside any pcall): the state is suspect.
+      this.broken = true;
+      lua.lua_settop(this.L, 0);
+      throw new GuestError(e instanceof RangeError ? 'memory' : 'exception', `lua: ${(e as Error).message}`, { file: this.file }, { cause: e });
+    } finally {
+      this.deadline = Infinity;
+      lua.lua_sethook(this.L, this.hook, lua.LUA_MASKCOUNT, HOOK_COUNT);
+    }
+    if (status === lua.LUA_OK) return;
+    const message = this.popMessage();
+    if (this.abort !== null || this.nativeError !== null) {
+      this.broken = true;
+      const reason = (this.abort as AbortReason) ?? 'memory';
+      if (reason === 'deadline') throw new GuestError('deadline', `${this.file}: deadline of ${this.limits.deadlineMs} ms exceeded`, { file: this.file });
+      throw new GuestError('memory', `${this.file}: memory limit of ${this.limits.memoryBytes} bytes exceeded`, { file: this.file });
+    }
+    if (status === lua.LUA_ERRMEM) {
+      this.broken = true;
+      throw new GuestError('memory', message, { file: this.file });
+    }
+    throw guestErrorFromLua(kind, message, this.file);
+  }
+
+  private popMessage(): string {
+    const L = this.L;
+    const msg = lua.lua_type(L, -1) === lua.LUA_TSTRING ? lua.lua_tojsstring(L, -1) : null;
+    lua.lua_settop(L, -2);
+    return msg ?? '(error object is not a string)';
+  }
+
+  private onHook(L: LuaState): void {
+    if (this.abort !== null) this.raise(L);
+    if (performance.now() > this.deadline) {
+      this.abort = 'deadline';
+      this.raise(L);
+    }
+    if (this.deadline !== Infinity) {
+      const heap = heapBytes();
+      if (this.heapBase < 0) this.heapBase = heap;
+      else if (heap - this.heapBase > this.limits.memoryBytes) {
+        this.abort = 'memory';
+        this.raise(L);
+      }
+    }
+  }
+
+  /** Escalates: from now on the hook runs on every instruction and raises each time. */
+  private raise(L: LuaState): never {
+    lua.lua_sethook(L, this.hook, lua.LUA_MASKCOUNT, 1);
+    lua.lua_pushstring(L, this.abort === 'deadline' ? 'deadline exceeded' : 'not enough memory');
+    return lua.lua_error(L);
+  }
+
+  private fail(L: LuaState, reason: AbortReason): number {
+    this.abort = reason;
+    return this.raise(L);
+  }
+
+  /** A JS exception inside the VM (a guest pcall would otherwise see it as a plain error): stop the guest. */
+  private onNativeError(L: LuaState): number {
+    this.nativeError = lua.lua_touserdata(L, 1);
+    if (this.abort === null) this.abort = this.nativeError instanceof RangeError ? 'memory' : 'deadline';
+    lua.lua_sethook(L, this.hook, lua.LUA_MASKCOUNT, 1);
+    lua.lua_pushstring(L, 'host error');
+    return 1;
+  }
+
+  // ---- host accessors called from anomaly.lua --------------------------------------------------
+
+  private pushHostTable(): void {
+    const L = this.L;
+    lua.lua_createtable(L, 0, 4);
+    lua.lua_pushjsfunction(L, (L1) => this.hostGet(L1));
+    lua.lua_setfield(L, -2, 'get');
+    lua.lua_pushjsfunction(L, (L1) => this.hostAll(L1));
+    lua.lua_setfield(L, -2, 'all');
+    lua.lua_pushjsfunction(L, (L1) => this.hostNames(L1));
+    lua.lua_setfield(L, -2, 'names');
+    lua.lua_pushjsfunction(L, (L1) => this.hostMap(L1));
+    lua.lua_setfield(L, -2, 'map');
+  }
+
+  private multi(L: LuaState): ReadonlyMap<string, readonly string[]> | null {
+    const req = this.current;
+    if (req === null) return null;
+    return lua.lua_tointegerx(L, 1) === HEADERS ? req.headers : req.query;
+  }
+
+  private hostGet(L: LuaState): number {
+    const values = this.multi(L)?.get(lua.lua_tojsstring(L, 2) ?? '');
+    if (values === undefined || values.length === 0) lua.lua_pushnil(L);
+    else pushBytes(L, encoder.encode(values[0]));
+    return 1;
+  }
+
+  private hostAll(L: LuaState): number {
+    const values = this.multi(L)?.get(lua.lua_tojsstring(L, 2) ?? '') ?? [];
+    pushList(L, values);
+    return 1;
+  }
+
+  private hostNames(L: LuaState): number {
+    const m = this.multi(L);
+    pushList(L, m === null ? [] : [...m.keys()]);
+    return 1;
+  }
+
+  private hostMap(L: LuaState): number {
+    const req = this.current;
+    lua.lua_createtable(L, 0, 4);
+    if (req === null) return 1;
+    const entries: Iterable<[string, string]> = lua.lua_tointegerx(L, 1) === COOKIES ? req.cookies : Object.entries(req.params);
+    for (const [k, v] of entries) {
+      pushBytes(L, encoder.encode(v));
+      lua.lua_setfield(L, -2, encoder.encode(k));
+    }
+    return 1;
+  }
+
+  // ---- the call --------------------------------------------------------------------------------
+
+  async handle(req: GuestRequest): Promise<GuestResponse> {
+    if (this.disposed) throw new GuestError('exception', 'instance disposed', { file: this.file });
+    const started = performance.now();
+    const L = this.L;
+    this.stats.calls++;
+    this.current = req;
+    try {
+      lua.lua_settop(L, 0);
+      lua.lua_rawgeti(L, lua.LUA_REGISTRYINDEX, this.dispatchRef);
+      lua.lua_rawgeti(L, lua.LUA_REGISTRYINDEX, this.appRef);
+      pushBytes(L, encoder.encode(req.method));
+      pushBytes(L, encoder.encode(req.path));
+      pushBytes(L, encoder.encode(req.rawQuery));
+      pushBytes(L, req.body.length === 0 ? EMPTY : req.body);
+      pushBytes(L, encoder.encode(req.protocol));
+      pushBytes(L, encoder.encode(req.scheme));
+      pushBytes(L, encoder.encode(req.host));
+      pushBytes(L, encoder.encode(req.remoteAddress));
+      this.call(9, 3, 'exception');
+      return this.readResponse();
+    } catch (e) {
+      this.stats.errors++;
+      if (e instanceof GuestError && e.kind === 'deadline') this.stats.deadlines++;
+      throw e;
+    } finally {
+      this.current = null;
+      lua.lua_settop(L, 0);
+      this.stats.totalMs += performance.now() - started;
+    }
+  }
+
+  /** Stack: status, flat header list, body (string or nil). */
+  private readResponse(): GuestResponse {
+    const L = this.L;
+    const status = lua.lua_tointegerx(L, 1);
+    const headers: Array<[string, string]> = [];
+    const n = lua.lua_rawlen(L, 2);
+    for (let i = 1; i < n; i += 2) {
+      lua.lua_rawgeti(L, 2, i);
+      lua.lua_rawgeti(L, 2, i + 1);
+      headers.push([lua.lua_tojsstring(L, -2) ?? '', lua.lua_tojsstring(L, -1) ?? '']);
+      lua.lua_settop(L, -3);
+    }
+    const body = lua.lua_type(L, 3) === lua.LUA_TSTRING ? lua.lua_tolstring(L, 3) : null;
+    if (body !== null && body.length > this.limits.maxResponseBytes) {
+      throw new GuestError('response', `${this.file}: response body of ${body.length} bytes exceeds ${this.limits.maxResponseBytes}`, { file: this.file });
+    }
+    return { status: status === false ? 500 : status, headers, body };
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    lua.lua_close(this.L);
+  }
+}
+
+function pushList(L: LuaState, values: readonly string[]): void {
+  lua.lua_createtable(L, values.length, 0);
+  for (let i = 0; i < values.length; i++) {
+    pushBytes(L, encoder.encode(values[i]));
+    lua.lua_rawseti(L, -2, i + 1);
+  }
+}
+
+export function fengariRuntime(): Runtime {
+  let anomaly: Promise<Uint8Array> | null = null;
+  return {
+    id: 'fengari',
+    extensions: ['.lua'],
+    async load(source: AppSource, limits: RuntimeLimits): Promise<AppInstance> {
+      anomaly ??= readAnomalyModule();
+      const src = await anomaly;
+      const instance = new FengariInstance(source.file, limits);
+      try {
+        instance.init(src, source.code);
+      } catch (e) {
+        instance.dispose();
+        if (e instanceof GuestError) throw new GuestError('load', e.message, { file: e.file, line: e.line }, { cause: e });
+        throw e;
+      }
+      return instance;
+    },
+  };
+}

@@ -1,0 +1,82 @@
+/** The Lua engines (fengari, wasmoon) against the shared contract suite, plus Lua-specific checks. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { GuestError, type Runtime } from '../../../runtimes/contract.js';
+import { fengariRuntime } from '../../../runtimes/lua-fengari/index.js';
+import { bodyText, guestRequest, loadContractApps, runContractSuite, SUITE_LIMITS } from './contract-suite.js';
+
+const apps = loadContractApps('lua', '.lua');
+runContractSuite('fengari', fengariRuntime, apps);
+
+function specific(name: string, make: () => Runtime): void {
+  describe(`Lua specifics: ${name}`, () => {
+    const rt = make();
+    const load = (code: string, file = '/virtual/app.lua') => rt.load({ file, code }, SUITE_LIMITS);
+
+    it('sandbox: no io/os.execute/debug/package/load of bytecode, only "anomaly" can be required', async () => {
+      const app = await load(`return function()
+        local seen = {}
+        for _, n in ipairs({ "io", "debug", "package", "dofile", "loadfile", "loadstring" }) do seen[#seen + 1] = tostring(_G[n]) end
+        seen[#seen + 1] = tostring(os.execute); seen[#seen + 1] = tostring(os.getenv); seen[#seen + 1] = tostring(string.dump)
+        seen[#seen + 1] = tostring(pcall(require, "os"))
+        seen[#seen + 1] = type(os.time())
+        return table.concat(seen, ",")
+      end`);
+      assert.equal(bodyText(await app.handle(guestRequest())), 'nil,nil,nil,nil,nil,nil,nil,nil,nil,false,number');
+    });
+
+    it('runtime errors carry file and line', async () => {
+      const app = await load('local x = 1\nreturn function()\n  local t = nil\n  return t.field\nend', '/virtual/err.lua');
+      await assert.rejects(app.handle(guestRequest()), (e: unknown) => e instanceof GuestError && e.kind === 'exception' && e.line === 4 && e.file === '/virtual/err.lua');
+    });
+
+    it('a top-level error is a load error', async () => {
+      await assert.rejects(load('error("at load")'), (e: unknown) => e instanceof GuestError && e.kind === 'load' && e.line === 1);
+    });
+
+    it('headers and query are read lazily; names are case-insensitive', async () => {
+      const app = await load(`return function(req) return (req.headers:get("X-Test") or "-") .. "|" .. (req.query:get("a") or "-") .. "|" .. tostring(req.query:get("zz")) end`);
+      const res = await app.handle(guestRequest({ headers: new Map([['x-test', ['v1', 'v2']]]), query: new Map([['a', ['1']]]) }));
+      assert.equal(bodyText(res), 'v1|1|nil');
+    });
+
+    it('router: 405 with allow, *rest, percent-decoded params, form bodies', async () => {
+      const app = await load(`local a = require("anomaly")
+        local app = a.App.new()
+        app:get("/files/*path", function(req) return req.params.path end)
+        app:get("/u/:name", function(req) return req.params.name end)
+        app:post("/form", function(req) local f, all = req:form() return f.x .. "/" .. #all.x .. "/" .. f.y end)
+        return app`);
+      assert.equal(bodyText(await app.handle(guestRequest({ path: '/files/a/b%20c.txt' }))), 'a/b c.txt');
+      assert.equal(bodyText(await app.handle(guestRequest({ path: '/u/j%C3%B6rg' }))), 'jörg');
+      const wrong = await app.handle(guestRequest({ method: 'DELETE', path: '/u/x' }));
+      assert.equal(wrong.status, 405);
+      assert.deepEqual(wrong.headers.find(([k]) => k === 'allow'), ['allow', 'GET']);
+      assert.equal(bodyText(await app.handle(guestRequest({ method: 'POST', path: '/form', body: Buffer.from('x=1+2&x=3&y=%C3%A9') }))), '1 2/2/é');
+    });
+
+    it('json: encode/decode round trip (unicode escapes, nesting, null, empty array)', async () => {
+      const app = await load(`local a = require("anomaly")
+        return function(req) local v = assert(a.decode(req.body)) return a.json(v) end`);
+      const value = { s: 'é\u0001"\\\n😀', n: [1, -2.5, 1e21, 0], t: true, f: false, z: null, e: [], o: {} };
+      const res = await app.handle(guestRequest({ body: Buffer.from(JSON.stringify(value).replace('😀', '\\ud83d\\ude00')) }));
+      assert.deepEqual(JSON.parse(bodyText(res)), value);
+    });
+
+    it('a deadline escalates through nested pcall and marks the instance broken', async () => {
+      const app = await load('return function() local n = 0 while true do pcall(function() while true do n = n + 1 end end) end end');
+      await assert.rejects(app.handle(guestRequest()), (e: unknown) => e instanceof GuestError && e.kind === 'deadline');
+      assert.equal(app.broken, true);
+      assert.equal(app.stats.deadlines, 1);
+      app.dispose();
+    });
+
+    it('string doubling is stopped before it takes the process down', async () => {
+      const app = await load('return function() local s = "x" while true do s = s .. s end end');
+      await assert.rejects(app.handle(guestRequest()), (e: unknown) => e instanceof GuestError && e.kind === 'memory');
+      app.dispose();
+    });
+  });
+}
+
+specific('fengari', fengariRuntime);
