@@ -5,6 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { AnomalyError } from '../core/errors.js';
 import { ConfigError, demoConfig, formatProblems, loadConfigFile, staticDirConfig, watchConfigFile } from '../config/index.js';
 import type { ServerConfig } from '../config/types.js';
 import { createLogging, type Logging } from '../observe/logger.js';
@@ -112,7 +113,9 @@ async function serve(args: string[]): Promise<number> {
   try {
     await server.start(config);
   } catch (err) {
-    logger.fatal({ err }, `cannot start: ${(err as Error).message}`);
+    // An AnomalyError's message is complete and meant for people; pino's serializer would repeat every cause.
+    if (err instanceof AnomalyError) logger.fatal({ code: err.code }, `cannot start: ${err.message}`);
+    else logger.fatal({ err }, `cannot start: ${(err as Error).message}`);
     await logging.flush();
     return 1;
   }
