@@ -1,6 +1,8 @@
 -- anomaly: the guest library for Lua apps (fengari / Lua 5.3 and wasmoon / Lua 5.4).
 -- The host loads this chunk once per Lua state and calls it with its accessor functions; it returns
 -- the public module (what `require("anomaly")` gives) and the dispatch function the host calls per request.
+-- Host accessors (only valid during a call): get(kind, name) -> first value or nil; all(kind, name) -> values...;
+-- names(kind) -> names...; map(kind) -> k1, v1, ...  Kinds: 1 headers, 2 query, 3 cookies, 4 params.
 local host = ...
 local hget, hall, hnames, hmap = host.get, host.all, host.names, host.map
 
@@ -259,12 +261,12 @@ end
 local Multi = {}
 Multi.__index = Multi
 function Multi:get(name) return hget(self.kind, self.kind == 1 and slower(name) or name) end
-function Multi:all(name) return hall(self.kind, self.kind == 1 and slower(name) or name) end
-function Multi:names() return hnames(self.kind) end
+function Multi:all(name) return { hall(self.kind, self.kind == 1 and slower(name) or name) } end
+function Multi:names() return { hnames(self.kind) } end
 --- name -> list of values, for iteration.
 function Multi:totable()
-  local t = {}
-  for _, name in ipairs(hnames(self.kind)) do t[name] = hall(self.kind, name) end
+  local t, kind = {}, self.kind
+  for _, name in ipairs({ hnames(kind) }) do t[name] = { hall(kind, name) } end
   return t
 end
 
@@ -286,11 +288,19 @@ function Request:form()
   return first, all
 end
 
+-- The host answers maps as k1, v1, k2, v2, ... (no table building across the boundary).
+local function pairs_to_map(...)
+  local t, n = {}, select("#", ...)
+  local list = { ... }
+  for i = 1, n, 2 do t[list[i]] = list[i + 1] end
+  return t
+end
+
 local lazy = {
   query = function() return QUERY end,
   headers = function() return HEADERS end,
-  cookies = function() return hmap(3) end,
-  params = function() return hmap(4) end,
+  cookies = function() return pairs_to_map(hmap(3)) end,
+  params = function() return pairs_to_map(hmap(4)) end,
 }
 
 local request_mt = {
@@ -421,6 +431,8 @@ end
 -- Dispatch (host side): build the request, call the app, flatten the answer.
 ---------------------------------------------------------------------------------------------------
 
+local unpack = table.unpack
+
 local function flatten_headers(h, flat)
   local n = 0
   for k, v in pairs(h) do
@@ -449,21 +461,22 @@ local function dispatch(app, method, path, raw_query, body, protocol, scheme, ho
   }, request_mt)
   local res = call_app(app, req)
   local tr = type(res)
-  if tr == "string" then return 200, { "content-type", TEXT }, res end
+  if tr == "string" then return 200, res, "content-type", TEXT end
   if tr ~= "table" then error("handler returned " .. tr .. " (expected a table or a string)", 0) end
   local status = res.status or 200
   if mtype(status) ~= "integer" then status = math.tointeger(status) end
   if not status or status < 100 or status > 999 then error("invalid status " .. tostring(res.status), 0) end
-  local flat = {}
+  local flat, n = {}, 0
   if res.headers ~= nil then
     if type(res.headers) ~= "table" then error("headers must be a table", 0) end
-    flatten_headers(res.headers, flat)
+    n = flatten_headers(res.headers, flat)
   end
   local b = res.body
   if b ~= nil and type(b) ~= "string" then
     if type(b) == "number" then b = tostring(b) else error("body must be a string (got " .. type(b) .. ")", 0) end
   end
-  return status, flat, b
+  -- status, body, then the headers as name, value, ... (read by stack index, no table walk).
+  return status, b, unpack(flat, 1, n)
 end
 
 return M, dispatch

@@ -14,7 +14,9 @@ type Hook = (L: LuaState, ar: unknown) => void;
 export interface FengariLua {
   LUA_OK: number; LUA_ERRSYNTAX: number; LUA_ERRMEM: number; LUA_REGISTRYINDEX: number; LUA_MASKCOUNT: number;
   LUA_TSTRING: number; LUA_TNIL: number; LUA_TTABLE: number;
+  LUA_MULTRET: number;
   lua_gettop(L: LuaState): number;
+  lua_checkstack(L: LuaState, n: number): boolean;
   lua_settop(L: LuaState, idx: number): void;
   lua_pushvalue(L: LuaState, idx: number): void;
   lua_pushinteger(L: LuaState, n: number): void;

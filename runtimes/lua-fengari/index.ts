@@ -192,26 +192,21 @@ class FengariInstance implements AppInstance {
 
   private hostAll(L: LuaState): number {
     const values = this.multi(L)?.get(lua.lua_tojsstring(L, 2) ?? '') ?? [];
-    pushList(L, values);
-    return 1;
+    return pushValues(L, values);
   }
 
   private hostNames(L: LuaState): number {
     const m = this.multi(L);
-    pushList(L, m === null ? [] : [...m.keys()]);
-    return 1;
+    return pushValues(L, m === null ? [] : [...m.keys()]);
   }
 
   private hostMap(L: LuaState): number {
     const req = this.current;
-    lua.lua_createtable(L, 0, 4);
-    if (req === null) return 1;
+    if (req === null) return 0;
     const entries: Iterable<[string, string]> = lua.lua_tointegerx(L, 1) === COOKIES ? req.cookies : Object.entries(req.params);
-    for (const [k, v] of entries) {
-      pushBytes(L, encoder.encode(v));
-      lua.lua_setfield(L, -2, encoder.encode(k));
-    }
-    return 1;
+    const flat: string[] = [];
+    for (const [k, v] of entries) flat.push(k, v);
+    return pushValues(L, flat);
   }
 
   // ---- the call --------------------------------------------------------------------------------
@@ -234,7 +229,7 @@ class FengariInstance implements AppInstance {
       pushBytes(L, encoder.encode(req.scheme));
       pushBytes(L, encoder.encode(req.host));
       pushBytes(L, encoder.encode(req.remoteAddress));
-      this.call(9, 3, 'exception');
+      this.call(9, lua.LUA_MULTRET, 'exception');
       return this.readResponse();
     } catch (e) {
       this.stats.errors++;
@@ -247,19 +242,14 @@ class FengariInstance implements AppInstance {
     }
   }
 
-  /** Stack: status, flat header list, body (string or nil). */
+  /** Stack: status, body (string or nil), then header name, value, ... */
   private readResponse(): GuestResponse {
     const L = this.L;
     const status = lua.lua_tointegerx(L, 1);
     const headers: Array<[string, string]> = [];
-    const n = lua.lua_rawlen(L, 2);
-    for (let i = 1; i < n; i += 2) {
-      lua.lua_rawgeti(L, 2, i);
-      lua.lua_rawgeti(L, 2, i + 1);
-      headers.push([lua.lua_tojsstring(L, -2) ?? '', lua.lua_tojsstring(L, -1) ?? '']);
-      lua.lua_settop(L, -3);
-    }
-    const body = lua.lua_type(L, 3) === lua.LUA_TSTRING ? lua.lua_tolstring(L, 3) : null;
+    const top = lua.lua_gettop(L);
+    for (let i = 3; i < top; i += 2) headers.push([lua.lua_tojsstring(L, i) ?? '', lua.lua_tojsstring(L, i + 1) ?? '']);
+    const body = lua.lua_type(L, 2) === lua.LUA_TSTRING ? lua.lua_tolstring(L, 2) : null;
     if (body !== null && body.length > this.limits.maxResponseBytes) {
       throw new GuestError('response', `${this.file}: response body of ${body.length} bytes exceeds ${this.limits.maxResponseBytes}`, { file: this.file });
     }
@@ -273,12 +263,11 @@ class FengariInstance implements AppInstance {
   }
 }
 
-function pushList(L: LuaState, values: readonly string[]): void {
-  lua.lua_createtable(L, values.length, 0);
-  for (let i = 0; i < values.length; i++) {
-    pushBytes(L, encoder.encode(values[i]));
-    lua.lua_rawseti(L, -2, i + 1);
-  }
+/** Pushes the strings as multiple results (anomaly.lua packs them into tables). */
+function pushValues(L: LuaState, values: readonly string[]): number {
+  if (!lua.lua_checkstack(L, values.length)) throw new Error('lua stack exhausted');
+  for (let i = 0; i < values.length; i++) pushBytes(L, encoder.encode(values[i]));
+  return values.length;
 }
 
 export function fengariRuntime(): Runtime {

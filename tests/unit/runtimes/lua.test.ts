@@ -3,10 +3,12 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { GuestError, type Runtime } from '../../../runtimes/contract.js';
 import { fengariRuntime } from '../../../runtimes/lua-fengari/index.js';
+import { wasmoonRuntime } from '../../../runtimes/lua-wasmoon/index.js';
 import { bodyText, guestRequest, loadContractApps, runContractSuite, SUITE_LIMITS } from './contract-suite.js';
 
 const apps = loadContractApps('lua', '.lua');
 runContractSuite('fengari', fengariRuntime, apps);
+runContractSuite('wasmoon', wasmoonRuntime, apps);
 
 function specific(name: string, make: () => Runtime): void {
   describe(`Lua specifics: ${name}`, () => {
@@ -80,3 +82,4 @@ function specific(name: string, make: () => Runtime): void {
 }
 
 specific('fengari', fengariRuntime);
+specific('wasmoon', wasmoonRuntime);

@@ -1,0 +1,315 @@
+/**
+ * Lua apps on wasmoon (Lua 5.4 in WASM): chosen with `engine: wasmoon` (no extension of its own).
+ *
+ * Same guest protocol as the fengari adapter (bindings/lua/anomaly.lua's dispatch, lazy host accessors),
+ * driven through the raw Emscripten exports. dispatch and the app stay on the state's stack (slots 1 and
+ * 2) so a call needs no registry lookups (whose integer keys would be 64-bit BigInts here).
+ * Limits: a custom lua_Alloc caps the state's memory exactly (an allocation over memoryBytes fails and
+ * Lua raises "not enough memory"); a count hook checks the deadline and escalates like fengari's.
+ */
+import { performance } from 'node:perf_hooks';
+import {
+  GuestError, type AppInstance, type AppSource, type GuestRequest, type GuestResponse, type Runtime, type RuntimeLimits,
+  type RuntimeStats,
+} from '../contract.js';
+import { SANDBOX_LUA, guestErrorFromLua, newStats, readAnomalyModule, type AbortReason } from '../lua-common/source.js';
+import {
+  LUA_ERRMEM, LUA_MASKCOUNT, LUA_MULTRET, LUA_OK, LUA_TFUNCTION, LUA_TNIL, LUA_TSTRING, LUA_TTABLE, Scratch, loadRawLua,
+  type LuaState, type RawLua,
+} from './raw.js';
+
+/** Instructions between deadline checks (Lua 5.4 in WASM runs them ~10x faster than fengari). */
+const HOOK_COUNT = 10_000;
+const HEADERS = 1;
+const COOKIES = 3;
+
+class WasmoonInstance implements AppInstance {
+  readonly stats: RuntimeStats = newStats();
+  broken = false;
+  private L: LuaState = 0;
+  private readonly s: Scratch;
+  private readonly fns: number[] = [];
+  private readonly hookPtr: number;
+  private current: GuestRequest | null = null;
+  private deadline = Infinity;
+  private abort: AbortReason = null;
+  private used = 0;
+  private disposed = false;
+
+  constructor(private readonly m: RawLua, private readonly file: string, private readonly limits: RuntimeLimits) {
+    this.s = new Scratch(m);
+    const alloc = this.fn((_ud, ptr, osize, nsize) => this.alloc(ptr, osize, nsize), 'iiiii');
+    this.hookPtr = this.fn((L) => this.onHook(L), 'vii');
+    this.L = m._lua_newstate(alloc, 0);
+    if (this.L === 0) throw new GuestError('memory', 'could not create a Lua state', { file });
+  }
+
+  private fn(f: (...args: number[]) => number | void, sig: string): number {
+    const p = this.m.addFunction(f, sig);
+    this.fns.push(p);
+    return p;
+  }
+
+  /** lua_Alloc with a budget: refusing (returning NULL) makes Lua raise a memory error. */
+  private alloc(ptr: number, osize: number, nsize: number): number {
+    const m = this.m;
+    if (nsize === 0) {
+      if (ptr !== 0) {
+        this.used -= osize;
+        m._free(ptr);
+      }
+      return 0;
+    }
+    const delta = ptr !== 0 ? nsize - osize : nsize;
+    if (delta > 0 && this.used + delta > this.limits.memoryBytes) {
+      this.overLimit();
+      return 0;
+    }
+    const p = m._realloc(ptr, nsize);
+    if (p !== 0) this.used += delta;
+    return p;
+  }
+
+  private overLimit(): void {
+    if (this.L === 0 || this.deadline === Infinity) return;
+    this.abort = 'memory';
+    this.m._lua_sethook(this.L, this.hookPtr, LUA_MASKCOUNT, 1);
+  }
+
+  init(anomalySrc: Uint8Array, code: string): void {
+    const { m, L } = this;
+    m._luaL_openlibs(L);
+    m._lua_sethook(L, this.hookPtr, LUA_MASKCOUNT, HOOK_COUNT);
+
+    // anomaly.lua(host) -> M, dispatch: stack [M, dispatch]
+    this.load(anomalySrc, '@anomaly.lua');
+    this.pushHostTable();
+    this.call(1, 2, 'load');
+
+    // sandbox(M, memfail, maxbytes)
+    this.load(new TextEncoder().encode(SANDBOX_LUA), '=sandbox');
+    m._lua_pushvalue(L, 1);
+    m._lua_pushcclosure(L, this.fn((L1) => this.fail(L1, 'memory'), 'ii'), 0);
+    m._lua_pushnumber(L, this.limits.memoryBytes);
+    this.call(3, 0, 'load');
+
+    // [M, dispatch] -> [dispatch], then the app: [dispatch, app] for the life of the state.
+    m._lua_rotate(L, 1, -1);
+    m._lua_settop(L, -2);
+    this.load(new TextEncoder().encode(code), '@' + this.file);
+    this.call(0, 1, 'load');
+    const t = m._lua_type(L, -1);
+    if (t !== LUA_TTABLE && t !== LUA_TFUNCTION) {
+      throw new GuestError('load', `${this.file} must return a function or an App (got ${t === LUA_TNIL ? 'nil' : 'a value of type ' + t})`, { file: this.file });
+    }
+  }
+
+  private load(buf: Uint8Array, chunkname: string): void {
+    const { m, L, s } = this;
+    const p = s.reserve(buf.length);
+    m.HEAPU8.set(buf, p);
+    const name = s.cString(chunkname);
+    const mode = s.cString('t');
+    const status = m._luaL_loadbufferx(L, p, buf.length, name, mode);
+    m._free(name);
+    m._free(mode);
+    if (status !== LUA_OK) throw guestErrorFromLua('load', this.popMessage(), this.file);
+  }
+
+  private call(nargs: number, nresults: number, kind: 'load' | 'exception'): void {
+    const { m, L } = this;
+    this.abort = null;
+    this.deadline = performance.now() + this.limits.deadlineMs;
+    let status: number;
+    try {
+      status = m._lua_pcallk(L, nargs, nresults, 0, 0, 0);
+    } catch (e) {
+      // A trap inside the module (e.g. its own memory exhausted): this state cannot be trusted any more.
+      this.broken = true;
+      throw new GuestError(e instanceof RangeError ? 'memory' : 'exception', `lua: ${(e as Error).message}`, { file: this.file }, { cause: e });
+    } finally {
+      this.deadline = Infinity;
+      m._lua_sethook(L, this.hookPtr, LUA_MASKCOUNT, HOOK_COUNT);
+    }
+    if (status === LUA_OK) return;
+    const message = this.popMessage();
+    const abort = this.abort as AbortReason;
+    if (abort === 'deadline') {
+      this.broken = true;
+      throw new GuestError('deadline', `${this.file}: deadline of ${this.limits.deadlineMs} ms exceeded`, { file: this.file });
+    }
+    if (abort === 'memory' || status === LUA_ERRMEM) {
+      this.broken = true;
+      throw new GuestError('memory', `${this.file}: memory limit of ${this.limits.memoryBytes} bytes exceeded`, { file: this.file });
+    }
+    throw guestErrorFromLua(kind, message, this.file);
+  }
+
+  private popMessage(): string {
+    const { m, L } = this;
+    const msg = m._lua_type(L, -1) === LUA_TSTRING ? this.s.text(L, -1) : null;
+    m._lua_settop(L, -2);
+    return msg ?? '(error object is not a string)';
+  }
+
+  private onHook(L: LuaState): void {
+    if (this.abort !== null) this.raise(L);
+    if (performance.now() > this.deadline) {
+      this.abort = 'deadline';
+      this.raise(L);
+    }
+  }
+
+  /** Escalates: the hook now runs on every instruction and raises each time, so pcall cannot swallow it. */
+  private raise(L: LuaState): void {
+    this.m._lua_sethook(L, this.hookPtr, LUA_MASKCOUNT, 1);
+    this.s.pushString(L, this.abort === 'deadline' ? 'deadline exceeded' : 'not enough memory');
+    this.m._lua_error(L);
+  }
+
+  private fail(L: LuaState, reason: AbortReason): number {
+    this.abort = reason;
+    this.raise(L);
+    return 0;
+  }
+
+  // ---- host accessors --------------------------------------------------------------------------
+
+  private pushHostTable(): void {
+    const { m, L, s } = this;
+    m._lua_createtable(L, 0, 4);
+    const fields: Array<[string, (L1: LuaState) => number]> = [
+      ['get', (L1) => this.hostGet(L1)],
+      ['all', (L1) => this.hostAll(L1)],
+      ['names', (L1) => this.hostNames(L1)],
+      ['map', (L1) => this.hostMap(L1)],
+    ];
+    for (const [name, f] of fields) {
+      m._lua_pushcclosure(L, this.fn(f, 'ii'), 0);
+      const k = s.cString(name);
+      m._lua_setfield(L, -2, k);
+      m._free(k);
+    }
+  }
+
+  private multi(L: LuaState): ReadonlyMap<string, readonly string[]> | null {
+    const req = this.current;
+    if (req === null) return null;
+    return this.m._lua_tonumberx(L, 1, 0) === HEADERS ? req.headers : req.query;
+  }
+
+  private hostGet(L: LuaState): number {
+    const values = this.multi(L)?.get(this.s.text(L, 2) ?? '');
+    if (values === undefined || values.length === 0) this.m._lua_pushnil(L);
+    else this.s.pushString(L, values[0]);
+    return 1;
+  }
+
+  private hostAll(L: LuaState): number {
+    return this.pushValues(L, this.multi(L)?.get(this.s.text(L, 2) ?? '') ?? []);
+  }
+
+  private hostNames(L: LuaState): number {
+    const m = this.multi(L);
+    return this.pushValues(L, m === null ? [] : [...m.keys()]);
+  }
+
+  private hostMap(L: LuaState): number {
+    const req = this.current;
+    if (req === null) return 0;
+    const entries: Iterable<[string, string]> = this.m._lua_tonumberx(L, 1, 0) === COOKIES ? req.cookies : Object.entries(req.params);
+    const flat: string[] = [];
+    for (const [k, v] of entries) flat.push(k, v);
+    return this.pushValues(L, flat);
+  }
+
+  private pushValues(L: LuaState, values: readonly string[]): number {
+    if (this.m._lua_checkstack(L, values.length) === 0) return 0;
+    for (const v of values) this.s.pushString(L, v);
+    return values.length;
+  }
+
+  // ---- the call --------------------------------------------------------------------------------
+
+  async handle(req: GuestRequest): Promise<GuestResponse> {
+    if (this.disposed) throw new GuestError('exception', 'instance disposed', { file: this.file });
+    const started = performance.now();
+    const { m, L, s } = this;
+    this.stats.calls++;
+    this.current = req;
+    try {
+      m._lua_settop(L, 2);
+      m._lua_pushvalue(L, 1);
+      m._lua_pushvalue(L, 2);
+      s.pushString(L, req.method);
+      s.pushString(L, req.path);
+      s.pushString(L, req.rawQuery);
+      s.pushBytes(L, req.body);
+      s.pushString(L, req.protocol);
+      s.pushString(L, req.scheme);
+      s.pushString(L, req.host);
+      s.pushString(L, req.remoteAddress);
+      this.call(9, LUA_MULTRET, 'exception');
+      return this.readResponse();
+    } catch (e) {
+      this.stats.errors++;
+      if (e instanceof GuestError && e.kind === 'deadline') this.stats.deadlines++;
+      throw e;
+    } finally {
+      this.current = null;
+      if (!this.disposed) m._lua_settop(L, 2);
+      this.stats.totalMs += performance.now() - started;
+    }
+  }
+
+  /** Stack above [dispatch, app]: status, body (string or nil), then header name, value, ... */
+  private readResponse(): GuestResponse {
+    const { m, L, s } = this;
+    const status = m._lua_tonumberx(L, 3, 0);
+    const top = m._lua_gettop(L);
+    const headers: Array<[string, string]> = [];
+    for (let i = 5; i < top; i += 2) headers.push([s.text(L, i) ?? '', s.text(L, i + 1) ?? '']);
+    let body: Uint8Array | null = null;
+    if (m._lua_type(L, 4) === LUA_TSTRING) {
+      const v = s.view(L, 4);
+      if (v !== null && v.length > this.limits.maxResponseBytes) {
+        throw new GuestError('response', `${this.file}: response body of ${v.length} bytes exceeds ${this.limits.maxResponseBytes}`, { file: this.file });
+      }
+      body = v === null ? null : v.slice(); // copy out: the Lua string lives in WASM memory
+    }
+    return { status: status === 0 ? 500 : status, headers, body };
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    if (this.L !== 0) this.m._lua_close(this.L);
+    this.L = 0;
+    this.s.dispose();
+    for (const p of this.fns) this.m.removeFunction(p);
+    this.fns.length = 0;
+  }
+}
+
+export function wasmoonRuntime(): Runtime {
+  let anomaly: Promise<Uint8Array> | null = null;
+  let module: Promise<RawLua> | null = null;
+  return {
+    id: 'wasmoon',
+    extensions: [],
+    async load(source: AppSource, limits: RuntimeLimits): Promise<AppInstance> {
+      anomaly ??= readAnomalyModule();
+      module ??= loadRawLua();
+      const [src, m] = await Promise.all([anomaly, module]);
+      const instance = new WasmoonInstance(m, source.file, limits);
+      try {
+        instance.init(src, source.code);
+      } catch (e) {
+        instance.dispose();
+        if (e instanceof GuestError) throw new GuestError('load', e.message, { file: e.file, line: e.line }, { cause: e });
+        throw e;
+      }
+      return instance;
+    },
+  };
+}
