@@ -3,7 +3,7 @@ import { GuestError, type GuestErrorKind } from '../../../runtimes/contract.js';
 
 /** What the client gets for each kind of guest failure: a status and a short text, never a stack. */
 const ANSWERS: Readonly<Record<GuestErrorKind, { status: number; text: string }>> = {
-  load: { status: 500, text: 'app failed to load' },
+  load: { status: 503, text: 'app failed to load' },
   exception: { status: 500, text: 'app error' },
   deadline: { status: 504, text: 'app timed out' },
   memory: { status: 503, text: 'app out of memory' },

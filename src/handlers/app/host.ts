@@ -23,7 +23,8 @@ export interface AppStatus {
   readonly engine: string;
   /** 1 for the version loaded at start, +1 per successful reload. */
   readonly version: number;
-  readonly loadedAt: string;
+  /** When the serving version loaded; null while the app has never loaded. */
+  readonly loadedAt: string | null;
   /** The last load failure (start, reload or instance replacement), or null. */
   readonly lastError: AppError | null;
   /** True while the file on disk is a version that failed to load (an older version is serving). */
@@ -62,7 +63,10 @@ interface Waiter {
 export class AppHost {
   readonly #opts: AppOptions;
   readonly #logger: Logger;
-  #current: Generation;
+  /** The serving version; null while the app has never loaded (it answers 503 until a fix loads). */
+  #current: Generation | null;
+  /** Version numbers keep counting across failed first loads. */
+  #lastVersion: number;
   readonly #retiring = new Set<Generation>();
   readonly #waiters: Waiter[] = [];
   #watcher: FileWatcher | null = null;
@@ -84,28 +88,39 @@ export class AppHost {
     reloadFailures: 0,
   };
 
-  private constructor(opts: AppOptions, logger: Logger, first: Generation) {
+  private constructor(opts: AppOptions, logger: Logger, first: Generation | null, code: string) {
     this.#opts = opts;
     this.#logger = logger;
     this.#current = first;
-    this.#lastTried = first.source.code;
+    this.#lastVersion = 1;
+    this.#lastTried = code;
   }
 
-  /** Loads the app (every instance); a load error fails with "file:line: message". */
+  /**
+   * Loads the app (every instance). A script that does not load (syntax error, top-level throw)
+   * does not stop the server: the app answers 503 and logs "file:line: message" until the file is
+   * fixed (it is watched). With reload off there is no way back, so that fails with the message.
+   */
   static async start(opts: AppOptions, logger: Logger): Promise<AppHost> {
     const code = await readFile(opts.file, 'utf8');
     let host: AppHost | null = null;
     const deps = AppHost.#deps(opts, logger, () => host);
-    let first: Generation;
+    let first: Generation | null = null;
+    let failure: ReturnType<typeof describe> | null = null;
     try {
       first = await Generation.load(1, { file: opts.file, code }, opts.instances, deps);
     } catch (err) {
-      const e = describe(asGuestError(err), opts.file);
-      throw new AnomalyError(ErrorCodes.CONFIG_MODULE, `${e.where}: ${e.message}`, { cause: err });
+      failure = describe(asGuestError(err), opts.file);
+      if (!opts.reload) throw new AnomalyError(ErrorCodes.CONFIG_MODULE, `${failure.where}: ${failure.message}`, { cause: err });
     }
-    host = new AppHost(opts, logger, first);
+    host = new AppHost(opts, logger, first, code);
+    if (failure !== null) {
+      host.#recordError(failure);
+      host.#stale = true;
+      logger.error({ app: failure.file, line: failure.line }, `app failed to load at ${failure.where}: ${failure.message}; it answers 503 until the file is fixed`);
+    }
     if (opts.reload) host.#watcher = watchAppFile(opts.file, () => host?.reload(), logger);
-    logger.debug({ app: opts.file, engine: opts.runtime.id, instances: opts.instances }, `app ${opts.file} loaded`);
+    if (first !== null) logger.debug({ app: opts.file, engine: opts.runtime.id, instances: opts.instances }, `app ${opts.file} loaded`);
     return host;
   }
 
@@ -137,6 +152,7 @@ export class AppHost {
     const greq = await toGuestRequest(req);
     this.#stats.requests++;
     const gen = this.#current;
+    if (gen === null) return this.#unavailable(req);
     const inst = gen.take();
     const lease = inst !== undefined ? { gen, inst } : await this.#wait();
     if (lease === null) return this.#reject(req);
@@ -161,6 +177,22 @@ export class AppHost {
       `app ${ge.kind} at ${e.where}: ${e.message} (${req.method} ${req.path})`,
     );
     return errorAnswer(ge.kind);
+  }
+
+  /** The app never loaded: 503, with one log line per second at most. */
+  #unavailable(req: Request): Response {
+    this.#stats.errors.load++;
+    const now = Date.now();
+    if (now - this.#rejectLoggedAt >= 1000) {
+      this.#rejectLoggedAt = now;
+      const e = this.#lastError;
+      const where = e === null ? this.#opts.file : e.line === null ? e.file : `${e.file}:${e.line}`;
+      this.#logger.error(
+        { app: this.#opts.file, method: req.method, path: req.path },
+        `app not loaded (${where}: ${e?.message ?? 'unknown error'}): answered 503 (${req.method} ${req.path})`,
+      );
+    }
+    return errorAnswer('load');
   }
 
   #wait(): Promise<Lease | null> {
@@ -193,7 +225,7 @@ export class AppHost {
     if (now - this.#rejectLoggedAt >= 1000) {
       this.#logger.warn(
         { app: this.#opts.file, path: req.path, rejected: this.#rejectedSinceLog },
-        `app ${this.#opts.file} busy: ${this.#rejectedSinceLog} request(s) answered 503 (all ${this.#current.size} instances busy, queue ${this.#opts.queue})`,
+        `app ${this.#opts.file} busy: ${this.#rejectedSinceLog} request(s) answered 503 (all ${this.#current?.size ?? 0} instances busy, queue ${this.#opts.queue})`,
       );
       this.#rejectLoggedAt = now;
       this.#rejectedSinceLog = 0;
@@ -227,11 +259,11 @@ export class AppHost {
     }
     if (code === this.#lastTried) return;
     this.#lastTried = code;
-    if (code === this.#current.source.code) {
+    if (this.#current !== null && code === this.#current.source.code) {
       this.#stale = false;
       return;
     }
-    const version = this.#current.version + 1;
+    const version = this.#lastVersion + 1;
     let gen: Generation;
     try {
       gen = await Generation.load(version, { file, code }, this.#opts.instances, AppHost.#deps(this.#opts, this.#logger, () => this));
@@ -240,10 +272,8 @@ export class AppHost {
       this.#recordError(e);
       this.#stale = true;
       this.#stats.reloadFailures++;
-      this.#logger.error(
-        { app: e.file, line: e.line, version: this.#current.version },
-        `app reload failed at ${e.where}: ${e.message}; version ${this.#current.version} keeps serving`,
-      );
+      const serving = this.#current === null ? 'the app stays unavailable (503)' : `version ${this.#current.version} keeps serving`;
+      this.#logger.error({ app: e.file, line: e.line, version: this.#current?.version ?? null }, `app reload failed at ${e.where}: ${e.message}; ${serving}`);
       return;
     }
     if (this.#disposed !== null) {
@@ -252,6 +282,7 @@ export class AppHost {
     }
     const old = this.#current;
     this.#current = gen;
+    this.#lastVersion = version;
     this.#stale = false;
     this.#stats.reloads++;
     // Waiting requests have not started: the new version serves them.
@@ -261,8 +292,10 @@ export class AppHost {
       clearTimeout(waiter.timer);
       waiter.resolve({ gen, inst });
     }
-    this.#retiring.add(old);
-    void old.retire().then(() => this.#retiring.delete(old));
+    if (old !== null) {
+      this.#retiring.add(old);
+      void old.retire().then(() => this.#retiring.delete(old));
+    }
     this.#logger.info({ app: file, version }, `app ${file} reloaded (version ${version})`);
   }
 
@@ -277,12 +310,12 @@ export class AppHost {
     return {
       file: this.#opts.file,
       engine: this.#opts.runtime.id,
-      version: cur.version,
-      loadedAt: cur.loadedAt.toISOString(),
+      version: cur?.version ?? 0,
+      loadedAt: cur?.loadedAt.toISOString() ?? null,
       lastError: this.#lastError,
       stale: this.#stale,
-      pool: { size: cur.size, busy: cur.busy, free: cur.free, loading: cur.loading, queued: this.#waiters.length, retiring: retiringBusy },
-      stats: { ...this.#stats, errors: { ...this.#stats.errors }, runtime: cur.runtimeStats() },
+      pool: { size: cur?.size ?? 0, busy: cur?.busy ?? 0, free: cur?.free ?? 0, loading: cur?.loading ?? 0, queued: this.#waiters.length, retiring: retiringBusy },
+      stats: { ...this.#stats, errors: { ...this.#stats.errors }, runtime: cur?.runtimeStats() ?? { calls: 0, errors: 0, deadlines: 0, totalMs: 0 } },
     };
   }
 
@@ -298,7 +331,7 @@ export class AppHost {
     const reloading = this.#reloading ?? Promise.resolve();
     this.#disposed = (async () => {
       await reloading;
-      await Promise.all([this.#current.retire(), ...[...this.#retiring].map((g) => g.retire())]);
+      await Promise.all([...(this.#current === null ? [] : [this.#current.retire()]), ...[...this.#retiring].map((g) => g.retire())]);
     })();
     return this.#disposed;
   }

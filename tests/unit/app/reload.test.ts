@@ -33,13 +33,29 @@ describe('app hot reload', () => {
     const took = Date.now() - changed;
     const after = app.status();
     assert.equal(after.version, 2);
-    assert.ok(after.loadedAt >= before.loadedAt);
+    assert.ok((after.loadedAt ?? '') >= (before.loadedAt ?? ''));
     assert.equal(after.stats.reloads, 1);
     assert.equal(after.lastError, null);
     assert.ok(await until(() => runtime.instances.slice(0, 2).every((i) => i.disposed)));
     assert.equal(runtime.live.length, 2);
     assert.ok(lines.some((l) => l.level === 'info' && l.msg.includes('reloaded (version 2)')));
     assert.ok(took < 1000, `took ${took} ms`);
+    await app.dispose();
+  });
+
+  it('an app that fails to load at start answers 503 and logs file:line, until the file is fixed', async () => {
+    const runtime = new FakeRuntime();
+    const lines: LogLine[] = [];
+    const { app, path } = await mount(runtime, 'syntax', lines);
+    const res = await app.handle(request('/'));
+    assert.equal(res.status, 503);
+    assert.equal(app.status().version, 0);
+    assert.equal(app.status().loadedAt, null);
+    assert.ok(lines.some((l) => l.level === 'error' && l.msg.includes(`${path}:3: unexpected token`)));
+    writeFileSync(path, 'text fixed');
+    assert.ok(await until(async () => (await answer(app)) === 'fixed', 1000), 'the fixed file loads');
+    assert.equal(app.status().version, 2);
+    assert.equal(app.status().stale, false);
     await app.dispose();
   });
 
