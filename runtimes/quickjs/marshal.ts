@@ -1,0 +1,113 @@
+/**
+ * The wire format between host and guest (the other half is __host in bindings/js/anomaly.js).
+ * Measured in bench/micro/quickjs-call.mjs: JSON.parse inside QuickJS cost ≈16 µs for a realistic
+ * request head, so the head travels as one flat string the guest never parses as a whole:
+ *
+ *   method US path US rawQuery US protocol US scheme US host US remote US query US cookies US params US headers
+ *
+ * (US = \x1f). Multi-maps are `RS name GS value RS name GS value...` (RS = \x1e, GS = \x1d): the guest
+ * finds a header with one native indexOf. Params are JSON ('' when empty). A head whose text holds
+ * NUL or one of these separators (which valid HTTP never produces) goes as a JSON array instead,
+ * starting with '['. The body travels separately as an ArrayBuffer.
+ *
+ * Back: `status US headers US tag body`, headers `name GS value RS name GS value`, tag 't' (text
+ * follows), 'n' (no body) or 'b' (binary: fetch the ArrayBuffer); or a JSON array
+ * `[status, [[name, value]...], body]` (status 0: body too large, body is its size), or '' (async).
+ */
+import type { GuestRequest } from '../contract.js';
+
+const US = '\x1f';
+const RS = '\x1e';
+const GS = '\x1d';
+const UNSAFE = /[\0\x1d-\x1f]/;
+
+function flatMulti(map: ReadonlyMap<string, readonly string[]>): string | null {
+  let out = '';
+  for (const [name, values] of map) {
+    if (UNSAFE.test(name)) return null;
+    for (const v of values) {
+      if (UNSAFE.test(v)) return null;
+      out += RS + name + GS + v;
+    }
+  }
+  return out;
+}
+
+function flatSingle(map: ReadonlyMap<string, string>): string | null {
+  let out = '';
+  for (const [name, v] of map) {
+    if (UNSAFE.test(name) || UNSAFE.test(v)) return null;
+    out += RS + name + GS + v;
+  }
+  return out;
+}
+
+function hasKeys(o: object): boolean {
+  for (const _ in o) return true;
+  return false;
+}
+
+export function encodeMeta(req: GuestRequest): string {
+  const headers = flatMulti(req.headers);
+  const query = req.query.size === 0 ? '' : flatMulti(req.query);
+  const cookies = req.cookies.size === 0 ? '' : flatSingle(req.cookies);
+  const scalars = req.method + req.path + req.rawQuery + req.host + req.remoteAddress;
+  if (headers === null || query === null || cookies === null || UNSAFE.test(scalars)) return encodeMetaJson(req);
+  const params = hasKeys(req.params) ? JSON.stringify(req.params) : '';
+  return (
+    req.method + US + req.path + US + req.rawQuery + US + req.protocol + US + req.scheme + US + req.host + US +
+    req.remoteAddress + US + query + US + cookies + US + params + US + headers
+  );
+}
+
+/** The fallback: [method, path, rawQuery, protocol, scheme, host, remote, queryPairs, cookiePairs, params, headerPairs]. */
+export function encodeMetaJson(req: GuestRequest): string {
+  return JSON.stringify([
+    req.method,
+    req.path,
+    req.rawQuery,
+    req.protocol,
+    req.scheme,
+    req.host,
+    req.remoteAddress,
+    Array.from(req.query),
+    Array.from(req.cookies),
+    req.params,
+    Array.from(req.headers),
+  ]);
+}
+
+export type Answer =
+  | { kind: 'text'; status: number; headers: Array<[string, string]>; body: string }
+  | { kind: 'empty'; status: number; headers: Array<[string, string]> }
+  | { kind: 'binary'; status: number; headers: Array<[string, string]> }
+  | { kind: 'too-large'; size: number };
+
+export function decodeAnswer(s: string): Answer {
+  if (s.charCodeAt(0) === 0x5b /* [ */) return decodeAnswerJson(s);
+  const a = s.indexOf(US);
+  const b = a < 0 ? -1 : s.indexOf(US, a + 1);
+  if (b < 0) throw new Error('malformed answer from the guest binding');
+  const status = Number(s.slice(0, a));
+  const headers: Array<[string, string]> = [];
+  if (b > a + 1) {
+    for (const h of s.slice(a + 1, b).split(RS)) {
+      const i = h.indexOf(GS);
+      headers.push([h.slice(0, i), h.slice(i + 1)]);
+    }
+  }
+  const tag = s.charCodeAt(b + 1);
+  if (tag === 0x74 /* t */) return { kind: 'text', status, headers, body: s.slice(b + 2) };
+  if (tag === 0x62 /* b */) return { kind: 'binary', status, headers };
+  return { kind: 'empty', status, headers };
+}
+
+function decodeAnswerJson(s: string): Answer {
+  const head = JSON.parse(s) as unknown;
+  if (!Array.isArray(head) || head.length !== 3 || typeof head[0] !== 'number') throw new Error('malformed answer from the guest binding');
+  const [status, headers, body] = head as [number, Array<[string, string]> | null, unknown];
+  if (status === 0) return { kind: 'too-large', size: Number(body) };
+  if (typeof body === 'string') return { kind: 'text', status, headers: headers ?? [], body };
+  if (body === 1) return { kind: 'binary', status, headers: headers ?? [] };
+  return { kind: 'empty', status, headers: headers ?? [] };
+}

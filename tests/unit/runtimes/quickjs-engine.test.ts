@@ -1,0 +1,116 @@
+/** QuickJS-specific behaviour beyond the shared contract suite: sandbox, binding details, pitfalls. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { GuestError, type AppInstance } from '../../../runtimes/contract.js';
+import { quickjsRuntime } from '../../../runtimes/quickjs/index.js';
+import { bodyText, guestRequest, header, SUITE_LIMITS } from './contract-suite.js';
+
+const runtime = quickjsRuntime();
+const load = (code: string, file = '/virtual/app.js'): Promise<AppInstance> => runtime.load({ file, code }, SUITE_LIMITS);
+
+async function loadError(code: string): Promise<GuestError> {
+  try {
+    (await load(code)).dispose();
+  } catch (err) {
+    assert.ok(err instanceof GuestError);
+    return err;
+  }
+  assert.fail('expected a load error');
+}
+
+describe('quickjs runtime', () => {
+  it('refuses imports other than anomaly', async () => {
+    const err = await loadError(`import fs from './secret.js';\nexport default () => 'x';`);
+    assert.equal(err.kind, 'load');
+    assert.match(err.message, /not allowed/);
+    const node = await loadError(`import fs from 'node:fs';\nexport default () => 'x';`);
+    assert.match(node.message, /not allowed/);
+  });
+
+  it('reports top-level errors and bad default exports as load errors with a line', async () => {
+    const err = await loadError(`const a = 1;\n\nnull.x;\nexport default () => 'x';`);
+    assert.equal(err.kind, 'load');
+    assert.equal(err.line, 3);
+    assert.equal((await loadError(`export default 42;`)).kind, 'load');
+  });
+
+  it('names the line of a request-time exception', async () => {
+    const app = await load(`export default function () {\n  const x = 1;\n  throw new Error('bad ' + x);\n}`);
+    await assert.rejects(app.handle(guestRequest()), (err: GuestError) => err.kind === 'exception' && err.line === 3 && /bad 1/.test(err.message));
+    app.dispose();
+  });
+
+  it('async rejections are exceptions; the deadline also stops async handlers', async () => {
+    const app = await load(`export default async (req) => { await null; if (req.path === '/spin') for (;;) {} throw new Error('late'); }`);
+    await assert.rejects(app.handle(guestRequest()), (err: GuestError) => err.kind === 'exception' && /late/.test(err.message));
+    await assert.rejects(app.handle(guestRequest({ path: '/spin' })), (err: GuestError) => err.kind === 'deadline');
+    assert.equal(app.broken, true);
+    assert.equal(app.stats.deadlines, 1);
+    app.dispose();
+  });
+
+  it('the binding: query, headers, cookies, form, router params, 405 with allow', async () => {
+    const app = await load(`import { App, Response } from 'anomaly';
+const app = new App();
+app.get('/q', (req) => Response.json({ a: req.query.get('a'), all: req.query.all('a'), none: req.query.get('zz'), ua: req.headers.get('User-Agent'), c: req.cookies.sid }));
+app.post('/form', (req) => Response.json(req.form().toJSON()));
+app.get('/files/*rest', (req) => Response.text(req.params.rest));
+app.put('/items/:id', (req) => ({ status: 204, headers: {}, body: null }));
+app.get('/go', () => Response.redirect('/there'));
+export default app;`);
+    const q = await app.handle(
+      guestRequest({ path: '/q', query: new Map([['a', ['1', '2']]]), headers: new Map([['user-agent', ['t/1']]]), cookies: new Map([['sid', 's\x01d']]) }),
+    );
+    assert.deepEqual(JSON.parse(bodyText(q)), { a: '1', all: ['1', '2'], none: null, ua: 't/1', c: 's\x01d' });
+    const form = await app.handle(guestRequest({ method: 'POST', path: '/form', body: Buffer.from('x=1&x=2&y=a+b%21') }));
+    assert.deepEqual(JSON.parse(bodyText(form)), { x: ['1', '2'], y: ['a b!'] });
+    assert.equal(bodyText(await app.handle(guestRequest({ path: '/files/a/b%20c.txt' }))), 'a/b c.txt');
+    const wrong = await app.handle(guestRequest({ method: 'DELETE', path: '/items/1' }));
+    assert.equal(wrong.status, 405);
+    assert.equal(header(wrong, 'allow'), 'PUT');
+    const go = await app.handle(guestRequest({ path: '/go' }));
+    assert.equal(go.status, 302);
+    assert.equal(header(go, 'location'), '/there');
+    const none = await app.handle(guestRequest({ path: '/nothing' }));
+    assert.equal(none.status, 404);
+    assert.equal(bodyText(none), 'not found');
+    app.dispose();
+  });
+
+  it('text bodies with NUL and non-ASCII survive both ways', async () => {
+    const app = await load(`export default (req) => 'got:' + req.text() + '\\u0000end';`);
+    const res = await app.handle(guestRequest({ body: Buffer.from('é\u0000ü😀') }));
+    assert.equal(bodyText(res), 'got:é\u0000ü😀\u0000end');
+    app.dispose();
+  });
+
+  it('2000 consecutive calls stay fast (no memory-accounting slowdown)', async () => {
+    const app = await load(`import { Response } from 'anomaly';
+export default (req) => Response.json({ ua: req.headers.get('user-agent'), q: req.query.get('q'), n: req.body.length });`);
+    const req = guestRequest({ headers: new Map([['user-agent', ['x']]]), query: new Map([['q', ['1']]]), body: new Uint8Array(1024) });
+    const times: number[] = [];
+    for (let i = 0; i < 2000; i++) {
+      const t0 = performance.now();
+      await app.handle(req);
+      times.push(performance.now() - t0);
+    }
+    const sum = (a: number[]): number => a.reduce((x, y) => x + y, 0);
+    const first = sum(times.slice(0, 200));
+    const last = sum(times.slice(-200));
+    assert.ok(last < first * 5, `last 200 calls ${last.toFixed(1)} ms vs first 200 ${first.toFixed(1)} ms`);
+    assert.equal(app.stats.calls, 2000);
+    app.dispose();
+  });
+
+  it('dispose() after exceptions, deadlines and out-of-memory does not abort', async () => {
+    const apps = await Promise.all([
+      load(`export default () => { throw new Error('x') }`),
+      load(`export default () => { for (;;) {} }`),
+      load(`export default () => { let a = []; for (;;) a.push(new Array(1e5).fill(1)); }`),
+    ]);
+    for (const app of apps) await assert.rejects(app.handle(guestRequest()), GuestError);
+    for (const app of apps) app.dispose();
+    for (const app of apps) app.dispose(); // twice is harmless
+    await assert.rejects(apps[0].handle(guestRequest()), GuestError);
+  });
+});
