@@ -242,37 +242,57 @@ function parseForm(text) {
 const EMPTY = new Uint8Array(0);
 
 export class Request {
-  /** Built by the host from its request head (flat text or JSON, see runtimes/quickjs/marshal.ts) and the body ArrayBuffer. */
+  /**
+   * Built by the host from its request head (flat text or JSON, see runtimes/quickjs/marshal.ts) and
+   * the body ArrayBuffer. Everything is decoded on first use: object building is what costs in QuickJS.
+   */
   constructor(meta, body) {
-    let m;
-    if (meta.charCodeAt(0) === 0x5b /* [ */) {
-      m = JSON.parse(meta);
-      this._cookieSrc = m[8];
-      this.params = m[9];
-    } else {
-      m = meta.split(US);
-      this._cookieSrc = m[8];
-      this.params = m[9] === '' ? {} : JSON.parse(m[9]);
-    }
-    this.method = m[0];
-    this.path = m[1];
-    this.rawQuery = m[2];
-    this.protocol = m[3];
-    this.scheme = m[4];
-    this.host = m[5];
-    this.remote = m[6];
-    this.query = new MultiMap(m[7]);
-    this.headers = new MultiMap(m[10], true);
-    this._cookies = null;
+    this._m = meta;
+    this._f = null;
     this._buf = body;
-    this._bytes = null;
-    this._text = null;
+  }
+  _fields() {
+    if (this._f === null) {
+      const m = this._m;
+      if (m.charCodeAt(0) === 0x5b /* [ */) this._f = JSON.parse(m);
+      else {
+        const f = m.split(US, 10);
+        f[9] = f[9] === '' ? {} : JSON.parse(f[9]);
+        f[10] = m.slice(m.lastIndexOf(US) + 1); // headers: the last section
+        this._f = f;
+      }
+    }
+    return this._f;
+  }
+  get method() { return this._fields()[0]; }
+  get path() { return this._fields()[1]; }
+  get rawQuery() { return this._fields()[2]; }
+  get protocol() { return this._fields()[3]; }
+  get scheme() { return this._fields()[4]; }
+  get host() { return this._fields()[5]; }
+  get remote() { return this._fields()[6]; }
+  get query() {
+    if (this._query === undefined) this._query = new MultiMap(this._fields()[7]);
+    return this._query;
+  }
+  get headers() {
+    if (this._headers === undefined) this._headers = new MultiMap(this._fields()[10], true);
+    return this._headers;
+  }
+  get params() {
+    return this._params === undefined ? this._fields()[9] : this._params;
+  }
+  set params(v) {
+    this._params = v;
+  }
+  toJSON() {
+    return { method: this.method, path: this.path, rawQuery: this.rawQuery, query: this.query, headers: this.headers, cookies: this.cookies, params: this.params, protocol: this.protocol, scheme: this.scheme, host: this.host, remote: this.remote };
   }
   /** Cookie name -> value (plain object). */
   get cookies() {
-    if (this._cookies === null) {
+    if (this._cookies === undefined) {
       const c = {};
-      const src = this._cookieSrc;
+      const src = this._fields()[8];
       if (typeof src !== 'string') for (const [k, v] of src) c[k] = v;
       else if (src !== '') {
         const items = src.split(RS);
@@ -287,12 +307,12 @@ export class Request {
   }
   /** The request body as a Uint8Array (empty when there was none). */
   get body() {
-    if (this._bytes === null) this._bytes = this._buf === undefined ? EMPTY : new Uint8Array(this._buf);
+    if (this._bytes === undefined) this._bytes = this._buf === undefined ? EMPTY : new Uint8Array(this._buf);
     return this._bytes;
   }
   /** The body decoded as UTF-8. */
   text() {
-    if (this._text === null) this._text = decodeUtf8(this.body);
+    if (this._text === undefined) this._text = decodeUtf8(this.body);
     return this._text;
   }
   /** The body parsed as JSON (throws SyntaxError when it is not JSON). */
@@ -449,9 +469,40 @@ function toArrayBuffer(b) {
   return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength);
 }
 
-function hasContentType(pairs) {
-  for (const p of pairs) if (p[0].toLowerCase() === 'content-type') return true;
-  return false;
+const STRING_HEAD = '200' + US + 'content-type' + GS + TEXT + US + 't';
+
+// Set by flatten(): whether the headers named a content-type (saves a second pass).
+let flatHadType = false;
+
+function add(flat, k, v) {
+  if (!flatHadType && (k === 'content-type' || k.toLowerCase() === 'content-type')) flatHadType = true;
+  return flat === '' ? k + GS + v : flat + RS + k + GS + v;
+}
+
+/** Response headers (object or pairs) -> "name GS value RS name GS value". */
+function flatten(h) {
+  flatHadType = false;
+  let flat = '';
+  if (h === null || h === undefined) return flat;
+  if (Array.isArray(h)) {
+    for (const p of h) flat = add(flat, String(p[0]), String(p[1]));
+    return flat;
+  }
+  for (const k in h) {
+    const v = h[k];
+    if (v === undefined || v === null) continue;
+    if (Array.isArray(v)) for (const x of v) flat = add(flat, k, String(x));
+    else flat = add(flat, k, String(v));
+  }
+  return flat;
+}
+
+function unflatten(flat) {
+  if (flat === '') return [];
+  return flat.split(RS).map((h) => {
+    const g = h.indexOf(GS);
+    return [h.slice(0, g), h.slice(g + 1)];
+  });
 }
 
 /**
@@ -474,45 +525,56 @@ function makeDispatcher(app, maxBytes) {
   let outcome;
 
   const finish = (res) => {
-    let status = 200;
-    let headers;
-    let body;
     if (typeof res === 'string') {
-      headers = [['content-type', TEXT]];
-      body = res;
-    } else if (res !== null && typeof res === 'object' && !isBytes(res)) {
-      status = res.status === undefined ? 200 : res.status;
-      headers = headerPairs(res.headers);
-      body = res.body;
-      if (body !== undefined && body !== null && typeof body !== 'string' && !isBytes(body)) {
-        body = JSON.stringify(body);
-        if (!hasContentType(headers)) headers.push(['content-type', 'application/json']);
-      } else if (typeof body === 'string' && body !== '' && !hasContentType(headers)) headers.push(['content-type', TEXT]);
-      else if (isBytes(body) && !hasContentType(headers)) headers.push(['content-type', 'application/octet-stream']);
-    } else if (isBytes(res)) {
-      headers = [['content-type', 'application/octet-stream']];
-      body = res;
-    } else {
+      if (res.length > maxBytes) return JSON.stringify([0, null, res.length]);
+      if (res.indexOf('\0') < 0) return STRING_HEAD + res;
+      return answer(200, [['content-type', TEXT]], encodeUtf8(res));
+    }
+    if (res === null || typeof res !== 'object') {
       throw new TypeError(`a handler must return a response, a {status, headers, body} object or a string (got ${res === null ? 'null' : typeof res})`);
     }
+    if (isBytes(res)) return answer(200, [['content-type', 'application/octet-stream']], res);
+    const status = res.status === undefined ? 200 : res.status;
     if (typeof status !== 'number' || !Number.isInteger(status) || status < 100 || status > 599) {
       throw new RangeError(`invalid response status: ${String(status)}`);
     }
-    let flat = '';
-    for (let i = 0; i < headers.length; i++) flat += (i === 0 ? '' : RS) + headers[i][0] + GS + headers[i][1];
+    let flat = flatten(res.headers);
+    let body = res.body;
+    if (body === undefined || body === null || body === '') body = null;
+    else if (typeof body === 'string') {
+      if (!flatHadType) flat = add(flat, 'content-type', TEXT);
+    } else if (isBytes(body)) {
+      if (!flatHadType) flat = add(flat, 'content-type', 'application/octet-stream');
+    } else {
+      body = JSON.stringify(body);
+      if (!flatHadType) flat = add(flat, 'content-type', 'application/json');
+    }
     // Separators or NUL inside a header (never valid HTTP): the JSON form keeps them intact for the host to reject.
-    const safe = !UNSAFE.test(flat);
-    if (body === undefined || body === null || body === '') return safe ? status + US + flat + US + 'n' : JSON.stringify([status, headers, null]);
+    if (UNSAFE.test(flat)) return answer(status, unflatten(flat), body);
+    if (body === null) return status + US + flat + US + 'n';
     if (typeof body === 'string') {
       // A string longer than the limit is over it in UTF-8 too; the host checks the exact size.
       if (body.length > maxBytes) return JSON.stringify([0, null, body.length]);
       // The host reads strings up to the first NUL: such text travels as bytes.
-      if (body.indexOf('\0') >= 0) body = encodeUtf8(body);
-      else return safe ? status + US + flat + US + 't' + body : JSON.stringify([status, headers, body]);
+      if (body.indexOf('\0') < 0) return status + US + flat + US + 't' + body;
+      body = encodeUtf8(body);
     }
     if (body.byteLength > maxBytes) return JSON.stringify([0, null, body.byteLength]);
     pendingBytes = toArrayBuffer(body);
-    return safe ? status + US + flat + US + 'b' : JSON.stringify([status, headers, 1]);
+    return status + US + flat + US + 'b';
+  };
+
+  /** The general (JSON) form. */
+  const answer = (status, headers, body) => {
+    if (body === null) return JSON.stringify([status, headers, null]);
+    if (typeof body === 'string') {
+      if (body.length > maxBytes) return JSON.stringify([0, null, body.length]);
+      if (body.indexOf('\0') < 0) return JSON.stringify([status, headers, body]);
+      body = encodeUtf8(body);
+    }
+    if (body.byteLength > maxBytes) return JSON.stringify([0, null, body.byteLength]);
+    pendingBytes = toArrayBuffer(body);
+    return JSON.stringify([status, headers, 1]);
   };
 
   const dispatch = (meta, body) => {
