@@ -1,15 +1,15 @@
 -- anomaly: the guest library for Lua apps (fengari / Lua 5.3 and wasmoon / Lua 5.4).
 -- The host loads this chunk once per Lua state and calls it with its accessor functions; it returns
 -- the public module (what `require("anomaly")` gives) and the dispatch function the host calls per request.
--- Host accessors (only valid during a call): get(kind, name) -> first value or nil; all(kind, name) -> values...;
+-- Host accessors (only valid during a call): header(_, name) / query(_, name) -> first value or nil; all(kind, name) -> values...;
 -- names(kind) -> names...; map(kind) -> k1, v1, ...  Kinds: 1 headers, 2 query, 3 cookies, 4 params.
 local host = ...
-local hget, hall, hnames, hmap = host.get, host.all, host.names, host.map
+local hall, hnames, hmap = host.all, host.names, host.map
 
 local type, pairs, ipairs, tostring, tonumber, setmetatable, getmetatable, rawget, rawset, error, select =
   type, pairs, ipairs, tostring, tonumber, setmetatable, getmetatable, rawget, rawset, error, select
-local sfind, ssub, sbyte, schar, sformat, sgsub, slower, concat =
-  string.find, string.sub, string.byte, string.char, string.format, string.gsub, string.lower, table.concat
+local sfind, ssub, sbyte, schar, sformat, sgsub, concat =
+  string.find, string.sub, string.byte, string.char, string.format, string.gsub, table.concat
 local mtype, huge = math.type, math.huge
 
 local M = {}
@@ -260,8 +260,8 @@ end
 -- Multi-maps (query, headers) read the host's parsed request lazily: nothing is copied until asked.
 local Multi = {}
 Multi.__index = Multi
-function Multi:get(name) return hget(self.kind, self.kind == 1 and slower(name) or name) end
-function Multi:all(name) return { hall(self.kind, self.kind == 1 and slower(name) or name) } end
+-- get is the host function itself (called as obj:get(name), it ignores obj); header names are lower-cased by the host.
+function Multi:all(name) return { hall(self.kind, name) } end
 function Multi:names() return { hnames(self.kind) } end
 --- name -> list of values, for iteration.
 function Multi:totable()
@@ -270,8 +270,8 @@ function Multi:totable()
   return t
 end
 
-local HEADERS = setmetatable({ kind = 1 }, Multi)
-local QUERY = setmetatable({ kind = 2 }, Multi)
+local HEADERS = setmetatable({ kind = 1, get = host.header }, Multi)
+local QUERY = setmetatable({ kind = 2, get = host.query }, Multi)
 
 local Request = {}
 function Request:text() return self.body end
@@ -297,8 +297,6 @@ local function pairs_to_map(...)
 end
 
 local lazy = {
-  query = function() return QUERY end,
-  headers = function() return HEADERS end,
   cookies = function() return pairs_to_map(hmap(3)) end,
   params = function() return pairs_to_map(hmap(4)) end,
 }
@@ -454,29 +452,33 @@ local function call_app(app, req)
   return app(req)
 end
 
-local function dispatch(app, method, path, raw_query, body, protocol, scheme, hostname, remote)
+-- flat: return status, body, name, value, ... (for hosts where reading tables is dear); else the raw answer,
+-- which the host reads itself (fengari: every Lua-side call and pairs step costs more than host reads).
+local function dispatch(flat, app, method, path, raw_query, body, protocol, scheme, hostname, remote)
   local req = setmetatable({
-    method = method, path = path, raw_query = raw_query, body = body,
+    method = method, path = path, raw_query = raw_query, body = body, query = QUERY, headers = HEADERS,
     protocol = protocol, scheme = scheme, host = hostname, remote = remote,
   }, request_mt)
-  local res = call_app(app, req)
+  local res
+  if type(app) == "function" then res = app(req) else res = call_app(app, req) end
+  if not flat then return res end
   local tr = type(res)
-  if tr == "string" then return 200, res, "content-type", TEXT end
+  if tr == "string" then return 200, res, "content-type", TEXT end -- (flat only)
   if tr ~= "table" then error("handler returned " .. tr .. " (expected a table or a string)", 0) end
   local status = res.status or 200
   if mtype(status) ~= "integer" then status = math.tointeger(status) end
   if not status or status < 100 or status > 999 then error("invalid status " .. tostring(res.status), 0) end
-  local flat, n = {}, 0
+  local list, n = {}, 0
   if res.headers ~= nil then
     if type(res.headers) ~= "table" then error("headers must be a table", 0) end
-    n = flatten_headers(res.headers, flat)
+    n = flatten_headers(res.headers, list)
   end
   local b = res.body
   if b ~= nil and type(b) ~= "string" then
     if type(b) == "number" then b = tostring(b) else error("body must be a string (got " .. type(b) .. ")", 0) end
   end
   -- status, body, then the headers as name, value, ... (read by stack index, no table walk).
-  return status, b, unpack(flat, 1, n)
+  return status, b, unpack(list, 1, n)
 end
 
 return M, dispatch

@@ -66,3 +66,40 @@ export type AbortReason = 'deadline' | 'memory' | null;
 
 /** Instructions between hook calls while the deadline has not passed. */
 export const HOOK_COUNT = 1000;
+
+/** Names are looked up as given in the query and lower-cased for headers (cheap when already lower case). */
+export function lowerName(name: string): string {
+  return name.toLowerCase();
+}
+
+const utf8 = new TextEncoder();
+
+/**
+ * UTF-8 bytes of short request strings. TextEncoder.encode costs ~0.3 µs per call on Node 20, more than
+ * the copy itself for method/path/host; ASCII strings take a plain loop and the last value of each
+ * field is reused (the same host and method repeat request after request; the bytes are never mutated).
+ */
+export class StringBytes {
+  private last: string | null = null;
+  private lastBytes: Uint8Array = new Uint8Array(0);
+
+  get(s: string): Uint8Array {
+    if (s === this.last) return this.lastBytes;
+    const bytes = encodeShort(s);
+    this.last = s;
+    this.lastBytes = bytes;
+    return bytes;
+  }
+}
+
+export function encodeShort(s: string): Uint8Array {
+  const n = s.length;
+  if (n > 64) return utf8.encode(s);
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 0x7f) return utf8.encode(s);
+    out[i] = c;
+  }
+  return out;
+}

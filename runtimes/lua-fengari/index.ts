@@ -15,14 +15,19 @@ import {
   GuestError, type AppInstance, type AppSource, type GuestRequest, type GuestResponse, type Runtime, type RuntimeLimits,
   type RuntimeStats,
 } from '../contract.js';
-import { HOOK_COUNT, SANDBOX_LUA, guestErrorFromLua, newStats, readAnomalyModule, type AbortReason } from '../lua-common/source.js';
-import { lauxlib, lua, lualib, pushBytes, setStringGuard, toLuaString, type LuaState } from './api.js';
+import { HOOK_COUNT, SANDBOX_LUA, StringBytes, encodeShort, guestErrorFromLua, lowerName, newStats, readAnomalyModule, type AbortReason } from '../lua-common/source.js';
+import { lauxlib, lua, lualib, packStack, pushBytes, setStringGuard, stackLength, toLuaString, type LuaState } from './api.js';
 
 /** Kinds the accessors take (anomaly.lua): 1 headers, 2 query, 3 cookies, 4 params. */
 const HEADERS = 1;
 const COOKIES = 3;
 
 const EMPTY = new Uint8Array(0);
+const TEXT_PLAIN = 'text/plain; charset=utf-8';
+const K_STATUS = toLuaString('status');
+const K_HEADERS = toLuaString('headers');
+const K_BODY = toLuaString('body');
+const fromLuaString = (u: Uint8Array): string => Buffer.from(u.buffer, u.byteOffset, u.byteLength).toString('utf8');
 const encoder = new TextEncoder();
 
 function heapBytes(): number {
@@ -42,7 +47,10 @@ class FengariInstance implements AppInstance {
   private dispatchRef = 0;
   private appRef = 0;
   private disposed = false;
+  private packedLength = -1;
   private readonly hook = (L: LuaState): void => this.onHook(L);
+  /** Per-field byte caches for the strings pushed on every call. */
+  private readonly fields = Array.from({ length: 7 }, () => new StringBytes());
 
   constructor(private readonly file: string, private readonly limits: RuntimeLimits) {
     this.L = lauxlib.luaL_newstate();
@@ -78,6 +86,14 @@ class FengariInstance implements AppInstance {
       throw new GuestError('load', `${this.file} must return a function or an App (got ${t === lua.LUA_TNIL ? 'nil' : 'a value of type ' + t})`, { file: this.file });
     }
     this.appRef = lauxlib.luaL_ref(L, lua.LUA_REGISTRYINDEX);
+    this.repack();
+  }
+
+  /** Keeps the stack array in fast (packed) elements after fengari resized it; see packStack. */
+  private repack(): void {
+    if (stackLength(this.L) === this.packedLength) return;
+    packStack(this.L);
+    this.packedLength = stackLength(this.L);
   }
 
   private load(buf: Uint8Array, chunkname: string): void {
@@ -166,9 +182,11 @@ class FengariInstance implements AppInstance {
 
   private pushHostTable(): void {
     const L = this.L;
-    lua.lua_createtable(L, 0, 4);
-    lua.lua_pushjsfunction(L, (L1) => this.hostGet(L1));
-    lua.lua_setfield(L, -2, 'get');
+    lua.lua_createtable(L, 0, 5);
+    lua.lua_pushjsfunction(L, (L1) => this.hostFirst(L1, true));
+    lua.lua_setfield(L, -2, 'header');
+    lua.lua_pushjsfunction(L, (L1) => this.hostFirst(L1, false));
+    lua.lua_setfield(L, -2, 'query');
     lua.lua_pushjsfunction(L, (L1) => this.hostAll(L1));
     lua.lua_setfield(L, -2, 'all');
     lua.lua_pushjsfunction(L, (L1) => this.hostNames(L1));
@@ -182,16 +200,27 @@ class FengariInstance implements AppInstance {
     if (req === null) return null;
     return lua.lua_tointegerx(L, 1) === HEADERS ? req.headers : req.query;
   }
+  /** Values of the name at arg 2 in the map of kind arg 1; header names are matched lower-cased. */
+  private lookup(L: LuaState): readonly string[] | undefined {
+    const req = this.current;
+    if (req === null) return undefined;
+    const name = lua.lua_tojsstring(L, 2) ?? '';
+    return lua.lua_tointegerx(L, 1) === HEADERS ? req.headers.get(lowerName(name)) : req.query.get(name);
+  }
 
-  private hostGet(L: LuaState): number {
-    const values = this.multi(L)?.get(lua.lua_tojsstring(L, 2) ?? '');
+
+  /** obj:get(name) for headers or query: the first value or nil. */
+  private hostFirst(L: LuaState, headers: boolean): number {
+    const req = this.current;
+    const name = lua.lua_tojsstring(L, 2) ?? '';
+    const values = req === null ? undefined : headers ? req.headers.get(lowerName(name)) : req.query.get(name);
     if (values === undefined || values.length === 0) lua.lua_pushnil(L);
-    else pushBytes(L, encoder.encode(values[0]));
+    else pushBytes(L, encodeShort(values[0]));
     return 1;
   }
 
   private hostAll(L: LuaState): number {
-    const values = this.multi(L)?.get(lua.lua_tojsstring(L, 2) ?? '') ?? [];
+    const values = this.lookup(L) ?? [];
     return pushValues(L, values);
   }
 
@@ -218,18 +247,19 @@ class FengariInstance implements AppInstance {
     this.stats.calls++;
     this.current = req;
     try {
-      lua.lua_settop(L, 0);
       lua.lua_rawgeti(L, lua.LUA_REGISTRYINDEX, this.dispatchRef);
+      lua.lua_pushboolean(L, false);
       lua.lua_rawgeti(L, lua.LUA_REGISTRYINDEX, this.appRef);
-      pushBytes(L, encoder.encode(req.method));
-      pushBytes(L, encoder.encode(req.path));
-      pushBytes(L, encoder.encode(req.rawQuery));
+      const f = this.fields;
+      pushBytes(L, f[0].get(req.method));
+      pushBytes(L, f[1].get(req.path));
+      pushBytes(L, f[2].get(req.rawQuery));
       pushBytes(L, req.body.length === 0 ? EMPTY : req.body);
-      pushBytes(L, encoder.encode(req.protocol));
-      pushBytes(L, encoder.encode(req.scheme));
-      pushBytes(L, encoder.encode(req.host));
-      pushBytes(L, encoder.encode(req.remoteAddress));
-      this.call(9, lua.LUA_MULTRET, 'exception');
+      pushBytes(L, f[3].get(req.protocol));
+      pushBytes(L, f[4].get(req.scheme));
+      pushBytes(L, f[5].get(req.host));
+      pushBytes(L, f[6].get(req.remoteAddress));
+      this.call(10, 1, 'exception');
       return this.readResponse();
     } catch (e) {
       this.stats.errors++;
@@ -238,22 +268,87 @@ class FengariInstance implements AppInstance {
     } finally {
       this.current = null;
       lua.lua_settop(L, 0);
+      if (!this.disposed) this.repack();
       this.stats.totalMs += performance.now() - started;
     }
   }
 
-  /** Stack: status, body (string or nil), then header name, value, ... */
+  /** Stack: [answer]. Read here rather than flattened in Lua: each Lua call or pairs step costs more in fengari. */
   private readResponse(): GuestResponse {
     const L = this.L;
-    const status = lua.lua_tointegerx(L, 1);
+    const t = lua.lua_type(L, 1);
+    if (t === lua.LUA_TSTRING) return { status: 200, headers: [['content-type', TEXT_PLAIN]], body: this.checkSize(lua.lua_tolstring(L, 1)) };
+    if (t !== lua.LUA_TTABLE) throw this.badAnswer(`handler returned ${this.typeName(1)} (expected a table or a string)`);
+    lua.lua_getfield(L, 1, K_STATUS); // 2
+    lua.lua_getfield(L, 1, K_HEADERS); // 3
+    lua.lua_getfield(L, 1, K_BODY); // 4
+    let status = 200;
+    if (lua.lua_type(L, 2) !== lua.LUA_TNIL) {
+      const n = lua.lua_type(L, 2) === lua.LUA_TNUMBER ? lua.lua_tonumberx(L, 2) : false;
+      if (n === false || !Number.isInteger(n) || n < 100 || n > 999) throw this.badAnswer(`invalid status ${lua.lua_tojsstring(L, 2) ?? this.typeName(2)}`);
+      status = n;
+    }
     const headers: Array<[string, string]> = [];
-    const top = lua.lua_gettop(L);
-    for (let i = 3; i < top; i += 2) headers.push([lua.lua_tojsstring(L, i) ?? '', lua.lua_tojsstring(L, i + 1) ?? '']);
-    const body = lua.lua_type(L, 2) === lua.LUA_TSTRING ? lua.lua_tolstring(L, 2) : null;
+    const ht = lua.lua_type(L, 3);
+    if (ht === lua.LUA_TTABLE) this.readHeaders(headers);
+    else if (ht !== lua.LUA_TNIL) throw this.badAnswer('headers must be a table');
+    let body: Uint8Array | null = null;
+    const bt = lua.lua_type(L, 4);
+    if (bt === lua.LUA_TSTRING || bt === lua.LUA_TNUMBER) body = this.checkSize(lua.lua_tolstring(L, 4));
+    else if (bt !== lua.LUA_TNIL) throw this.badAnswer(`body must be a string (got ${this.typeName(4)})`);
+    return { status, headers, body };
+  }
+
+  /** Headers at stack slot 3: { name = value | {values...} } or { {name, value}, ... }. */
+  private readHeaders(out: Array<[string, string]>): void {
+    const L = this.L;
+    lua.lua_pushnil(L);
+    while (lua.lua_next(L, 3) !== 0) {
+      // key -2, value -1 (never convert the key in place: lua_next needs it intact)
+      const vt = lua.lua_type(L, -1);
+      if (lua.lua_type(L, -2) === lua.LUA_TSTRING) {
+        const name = lua.lua_tojsstring(L, -2) ?? '';
+        if (vt === lua.LUA_TTABLE) {
+          const n = lua.lua_rawlen(L, -1);
+          for (let i = 1; i <= n; i++) {
+            lua.lua_rawgeti(L, -1, i);
+            out.push([name, this.headerValue(-1)]);
+            lua.lua_settop(L, -2);
+          }
+        } else {
+          out.push([name, this.headerValue(-1)]);
+        }
+      } else if (vt === lua.LUA_TTABLE) {
+        lua.lua_rawgeti(L, -1, 1);
+        lua.lua_rawgeti(L, -2, 2);
+        out.push([this.headerValue(-2), this.headerValue(-1)]);
+        lua.lua_settop(L, -3);
+      } else {
+        throw this.badAnswer('header names must be strings');
+      }
+      lua.lua_settop(L, -2);
+    }
+  }
+
+  private headerValue(idx: number): string {
+    const t = lua.lua_type(this.L, idx);
+    if (t !== lua.LUA_TSTRING && t !== lua.LUA_TNUMBER) throw this.badAnswer(`header values must be strings (got ${this.typeName(idx)})`);
+    return lua.lua_tojsstring(this.L, idx) ?? '';
+  }
+
+  private typeName(idx: number): string {
+    return fromLuaString(lua.lua_typename(this.L, lua.lua_type(this.L, idx)));
+  }
+
+  private badAnswer(message: string): GuestError {
+    return new GuestError('exception', `${this.file}: ${message}`, { file: this.file });
+  }
+
+  private checkSize(body: Uint8Array | null): Uint8Array | null {
     if (body !== null && body.length > this.limits.maxResponseBytes) {
       throw new GuestError('response', `${this.file}: response body of ${body.length} bytes exceeds ${this.limits.maxResponseBytes}`, { file: this.file });
     }
-    return { status: status === false ? 500 : status, headers, body };
+    return body;
   }
 
   dispose(): void {
@@ -266,7 +361,7 @@ class FengariInstance implements AppInstance {
 /** Pushes the strings as multiple results (anomaly.lua packs them into tables). */
 function pushValues(L: LuaState, values: readonly string[]): number {
   if (!lua.lua_checkstack(L, values.length)) throw new Error('lua stack exhausted');
-  for (let i = 0; i < values.length; i++) pushBytes(L, encoder.encode(values[i]));
+  for (let i = 0; i < values.length; i++) pushBytes(L, encodeShort(values[i]));
   return values.length;
 }
 

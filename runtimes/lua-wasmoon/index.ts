@@ -12,7 +12,7 @@ import {
   GuestError, type AppInstance, type AppSource, type GuestRequest, type GuestResponse, type Runtime, type RuntimeLimits,
   type RuntimeStats,
 } from '../contract.js';
-import { SANDBOX_LUA, guestErrorFromLua, newStats, readAnomalyModule, type AbortReason } from '../lua-common/source.js';
+import { SANDBOX_LUA, guestErrorFromLua, lowerName, newStats, readAnomalyModule, type AbortReason } from '../lua-common/source.js';
 import {
   LUA_ERRMEM, LUA_MASKCOUNT, LUA_MULTRET, LUA_OK, LUA_TFUNCTION, LUA_TNIL, LUA_TSTRING, LUA_TTABLE, Scratch, loadRawLua,
   type LuaState, type RawLua,
@@ -177,9 +177,10 @@ class WasmoonInstance implements AppInstance {
 
   private pushHostTable(): void {
     const { m, L, s } = this;
-    m._lua_createtable(L, 0, 4);
+    m._lua_createtable(L, 0, 5);
     const fields: Array<[string, (L1: LuaState) => number]> = [
-      ['get', (L1) => this.hostGet(L1)],
+      ['header', (L1) => this.hostFirst(L1, true)],
+      ['query', (L1) => this.hostFirst(L1, false)],
       ['all', (L1) => this.hostAll(L1)],
       ['names', (L1) => this.hostNames(L1)],
       ['map', (L1) => this.hostMap(L1)],
@@ -197,16 +198,27 @@ class WasmoonInstance implements AppInstance {
     if (req === null) return null;
     return this.m._lua_tonumberx(L, 1, 0) === HEADERS ? req.headers : req.query;
   }
+  /** Values of the name at arg 2 in the map of kind arg 1; header names are matched lower-cased. */
+  private lookup(L: LuaState): readonly string[] | undefined {
+    const req = this.current;
+    if (req === null) return undefined;
+    const name = this.s.text(L, 2) ?? '';
+    return this.m._lua_tonumberx(L, 1, 0) === HEADERS ? req.headers.get(lowerName(name)) : req.query.get(name);
+  }
 
-  private hostGet(L: LuaState): number {
-    const values = this.multi(L)?.get(this.s.text(L, 2) ?? '');
+
+  /** obj:get(name) for headers or query: the first value or nil. */
+  private hostFirst(L: LuaState, headers: boolean): number {
+    const req = this.current;
+    const name = this.s.text(L, 2) ?? '';
+    const values = req === null ? undefined : headers ? req.headers.get(lowerName(name)) : req.query.get(name);
     if (values === undefined || values.length === 0) this.m._lua_pushnil(L);
     else this.s.pushString(L, values[0]);
     return 1;
   }
 
   private hostAll(L: LuaState): number {
-    return this.pushValues(L, this.multi(L)?.get(this.s.text(L, 2) ?? '') ?? []);
+    return this.pushValues(L, this.lookup(L) ?? []);
   }
 
   private hostNames(L: LuaState): number {
@@ -240,6 +252,7 @@ class WasmoonInstance implements AppInstance {
     try {
       m._lua_settop(L, 2);
       m._lua_pushvalue(L, 1);
+      m._lua_pushboolean(L, 1);
       m._lua_pushvalue(L, 2);
       s.pushString(L, req.method);
       s.pushString(L, req.path);
@@ -249,7 +262,7 @@ class WasmoonInstance implements AppInstance {
       s.pushString(L, req.scheme);
       s.pushString(L, req.host);
       s.pushString(L, req.remoteAddress);
-      this.call(9, LUA_MULTRET, 'exception');
+      this.call(10, LUA_MULTRET, 'exception');
       return this.readResponse();
     } catch (e) {
       this.stats.errors++;

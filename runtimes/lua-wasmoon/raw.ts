@@ -29,6 +29,7 @@ export interface RawLua {
   _lua_pushlstring(L: LuaState, s: Ptr, len: number): Ptr;
   _lua_pushnumber(L: LuaState, n: number): void;
   _lua_pushnil(L: LuaState): void;
+  _lua_pushboolean(L: LuaState, b: number): void;
   _lua_pushcclosure(L: LuaState, fn: Ptr, n: number): void;
   _lua_createtable(L: LuaState, narr: number, nrec: number): void;
   _lua_setfield(L: LuaState, idx: number, k: Ptr): void;
