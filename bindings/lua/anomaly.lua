@@ -31,7 +31,8 @@ local function escape_char(c) return escapes[c] or sformat("\\u%04x", sbyte(c)) 
 
 local function encode_string(s, out, n)
   out[n + 1] = '"'
-  out[n + 2] = (sgsub(s, '[%c"\\]', escape_char))
+  -- find first: gsub always builds a new string, and most strings need no escaping
+  out[n + 2] = sfind(s, '[%c"\\]') and (sgsub(s, '[%c"\\]', escape_char)) or s
   out[n + 3] = '"'
   return n + 3
 end

@@ -62,7 +62,8 @@ export function newStats(): RuntimeStats {
 }
 
 /** Why a guest run was stopped by the host (set by hooks, checked after the call). */
-export type AbortReason = 'deadline' | 'memory' | null;
+/** 'native': a JS exception escaped a host function or the VM (the state may be inconsistent). */
+export type AbortReason = 'deadline' | 'memory' | 'native' | null;
 
 /** Instructions between hook calls while the deadline has not passed. */
 export const HOOK_COUNT = 1000;

@@ -123,8 +123,12 @@ class FengariInstance implements AppInstance {
     const message = this.popMessage();
     if (this.abort !== null || this.nativeError !== null) {
       this.broken = true;
-      const reason = (this.abort as AbortReason) ?? 'memory';
+      const reason = (this.abort as AbortReason) ?? 'native';
       if (reason === 'deadline') throw new GuestError('deadline', `${this.file}: deadline of ${this.limits.deadlineMs} ms exceeded`, { file: this.file });
+      if (reason === 'native') {
+        const cause = this.nativeError;
+        throw new GuestError('exception', `${this.file}: host error: ${cause instanceof Error ? cause.message : String(cause)}`, { file: this.file }, { cause });
+      }
       throw new GuestError('memory', `${this.file}: memory limit of ${this.limits.memoryBytes} bytes exceeded`, { file: this.file });
     }
     if (status === lua.LUA_ERRMEM) {
@@ -136,7 +140,7 @@ class FengariInstance implements AppInstance {
 
   private popMessage(): string {
     const L = this.L;
-    const msg = lua.lua_type(L, -1) === lua.LUA_TSTRING ? lua.lua_tojsstring(L, -1) : null;
+    const msg = lua.lua_type(L, -1) === lua.LUA_TSTRING ? luaText(L, -1) : null;
     lua.lua_settop(L, -2);
     return msg ?? '(error object is not a string)';
   }
@@ -172,7 +176,7 @@ class FengariInstance implements AppInstance {
   /** A JS exception inside the VM (a guest pcall would otherwise see it as a plain error): stop the guest. */
   private onNativeError(L: LuaState): number {
     this.nativeError = lua.lua_touserdata(L, 1);
-    if (this.abort === null) this.abort = this.nativeError instanceof RangeError ? 'memory' : 'deadline';
+    if (this.abort === null) this.abort = isAllocationFailure(this.nativeError) ? 'memory' : 'native';
     lua.lua_sethook(L, this.hook, lua.LUA_MASKCOUNT, 1);
     lua.lua_pushstring(L, 'host error');
     return 1;
@@ -204,7 +208,7 @@ class FengariInstance implements AppInstance {
   private lookup(L: LuaState): readonly string[] | undefined {
     const req = this.current;
     if (req === null) return undefined;
-    const name = lua.lua_tojsstring(L, 2) ?? '';
+    const name = luaText(L, 2);
     return lua.lua_tointegerx(L, 1) === HEADERS ? req.headers.get(lowerName(name)) : req.query.get(name);
   }
 
@@ -212,7 +216,7 @@ class FengariInstance implements AppInstance {
   /** obj:get(name) for headers or query: the first value or nil. */
   private hostFirst(L: LuaState, headers: boolean): number {
     const req = this.current;
-    const name = lua.lua_tojsstring(L, 2) ?? '';
+    const name = luaText(L, 2);
     const values = req === null ? undefined : headers ? req.headers.get(lowerName(name)) : req.query.get(name);
     if (values === undefined || values.length === 0) lua.lua_pushnil(L);
     else pushBytes(L, encodeShort(values[0]));
@@ -285,7 +289,7 @@ class FengariInstance implements AppInstance {
     let status = 200;
     if (lua.lua_type(L, 2) !== lua.LUA_TNIL) {
       const n = lua.lua_type(L, 2) === lua.LUA_TNUMBER ? lua.lua_tonumberx(L, 2) : false;
-      if (n === false || !Number.isInteger(n) || n < 100 || n > 999) throw this.badAnswer(`invalid status ${lua.lua_tojsstring(L, 2) ?? this.typeName(2)}`);
+      if (n === false || !Number.isInteger(n) || n < 100 || n > 999) throw this.badAnswer(`invalid status ${luaText(L, 2) || this.typeName(2)}`);
       status = n;
     }
     const headers: Array<[string, string]> = [];
@@ -307,7 +311,7 @@ class FengariInstance implements AppInstance {
       // key -2, value -1 (never convert the key in place: lua_next needs it intact)
       const vt = lua.lua_type(L, -1);
       if (lua.lua_type(L, -2) === lua.LUA_TSTRING) {
-        const name = lua.lua_tojsstring(L, -2) ?? '';
+        const name = luaText(L, -2);
         if (vt === lua.LUA_TTABLE) {
           const n = lua.lua_rawlen(L, -1);
           for (let i = 1; i <= n; i++) {
@@ -333,7 +337,7 @@ class FengariInstance implements AppInstance {
   private headerValue(idx: number): string {
     const t = lua.lua_type(this.L, idx);
     if (t !== lua.LUA_TSTRING && t !== lua.LUA_TNUMBER) throw this.badAnswer(`header values must be strings (got ${this.typeName(idx)})`);
-    return lua.lua_tojsstring(this.L, idx) ?? '';
+    return luaText(this.L, idx);
   }
 
   private typeName(idx: number): string {
@@ -359,6 +363,19 @@ class FengariInstance implements AppInstance {
 }
 
 /** Pushes the strings as multiple results (anomaly.lua packs them into tables). */
+/**
+ * Lua string (or number) at idx as JS text. Not lua_tojsstring: it throws on invalid UTF-8, which
+ * guest bytes may be; invalid sequences become U+FFFD here. Numbers are converted in place (as Lua does).
+ */
+function luaText(L: LuaState, idx: number): string {
+  const u = lua.lua_tolstring(L, idx);
+  return u === null ? '' : Buffer.from(u.buffer, u.byteOffset, u.byteLength).toString('utf8');
+}
+
+function isAllocationFailure(e: unknown): boolean {
+  return e instanceof RangeError && /alloc|invalid (typed )?array length|out of memory|string length/i.test(e.message);
+}
+
 function pushValues(L: LuaState, values: readonly string[]): number {
   if (!lua.lua_checkstack(L, values.length)) throw new Error('lua stack exhausted');
   for (let i = 0; i < values.length; i++) pushBytes(L, encodeShort(values[i]));
