@@ -106,6 +106,8 @@ function M.encode(v)
   local n = encode_value(v, out, 0, 0)
   return concat(out, "", 1, n)
 end
+-- A host may offer a native encoder with the same rules (fengari does: ~10x faster there).
+if host.encode then M.encode = host.encode end
 
 local decode_value
 

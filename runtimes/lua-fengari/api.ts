@@ -13,7 +13,7 @@ type Hook = (L: LuaState, ar: unknown) => void;
 
 export interface FengariLua {
   LUA_OK: number; LUA_ERRSYNTAX: number; LUA_ERRMEM: number; LUA_REGISTRYINDEX: number; LUA_MASKCOUNT: number;
-  LUA_TSTRING: number; LUA_TNIL: number; LUA_TTABLE: number; LUA_TNUMBER: number;
+  LUA_TSTRING: number; LUA_TNIL: number; LUA_TTABLE: number; LUA_TNUMBER: number; LUA_TBOOLEAN: number;
   LUA_MULTRET: number;
   lua_gettop(L: LuaState): number;
   lua_checkstack(L: LuaState, n: number): boolean;
@@ -22,6 +22,10 @@ export interface FengariLua {
   lua_pushinteger(L: LuaState, n: number): void;
   lua_pushnil(L: LuaState): void;
   lua_pushboolean(L: LuaState, b: boolean): void;
+  lua_getmetatable(L: LuaState, idx: number): boolean;
+  lua_isinteger(L: LuaState, idx: number): boolean;
+  lua_toboolean(L: LuaState, idx: number): boolean;
+  lua_absindex(L: LuaState, idx: number): number;
   lua_getfield(L: LuaState, idx: number, k: Uint8Array): number;
   lua_next(L: LuaState, idx: number): number;
   lua_tonumberx(L: LuaState, idx: number): number | false;

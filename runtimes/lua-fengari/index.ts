@@ -16,6 +16,7 @@ import {
   type RuntimeStats,
 } from '../contract.js';
 import { HOOK_COUNT, SANDBOX_LUA, StringBytes, encodeShort, guestErrorFromLua, lowerName, newStats, readAnomalyModule, type AbortReason } from '../lua-common/source.js';
+import { hostEncode } from './json.js';
 import { lauxlib, lua, lualib, packStack, pushBytes, setStringGuard, stackLength, toLuaString, type LuaState } from './api.js';
 
 /** Kinds the accessors take (anomaly.lua): 1 headers, 2 query, 3 cookies, 4 params. */
@@ -28,7 +29,7 @@ const K_STATUS = toLuaString('status');
 const K_HEADERS = toLuaString('headers');
 const K_BODY = toLuaString('body');
 const fromLuaString = (u: Uint8Array): string => Buffer.from(u.buffer, u.byteOffset, u.byteLength).toString('utf8');
-const encoder = new TextEncoder();
+const utf8 = new TextEncoder();
 
 function heapBytes(): number {
   const h = getHeapStatistics();
@@ -78,7 +79,7 @@ class FengariInstance implements AppInstance {
     this.call(3, 0, 'load');
     lua.lua_settop(L, 0);
 
-    const bytes = encoder.encode(code);
+    const bytes = utf8.encode(code);
     this.load(bytes, '@' + this.file);
     this.call(0, 1, 'load');
     const t = lua.lua_type(L, -1);
@@ -191,6 +192,8 @@ class FengariInstance implements AppInstance {
     lua.lua_setfield(L, -2, 'header');
     lua.lua_pushjsfunction(L, (L1) => this.hostFirst(L1, false));
     lua.lua_setfield(L, -2, 'query');
+    lua.lua_pushjsfunction(L, (L1) => hostEncode(L1, (L2, text) => pushBytes(L2, utf8.encode(text))));
+    lua.lua_setfield(L, -2, 'encode');
     lua.lua_pushjsfunction(L, (L1) => this.hostAll(L1));
     lua.lua_setfield(L, -2, 'all');
     lua.lua_pushjsfunction(L, (L1) => this.hostNames(L1));
