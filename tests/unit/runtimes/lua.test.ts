@@ -65,6 +65,19 @@ function specific(name: string, make: () => Runtime): void {
       assert.deepEqual(JSON.parse(bodyText(res)), value);
     });
 
+    it('invalid UTF-8 from the guest does not break the host; encode errors are guest exceptions', async () => {
+      const app = await load(`local a = require("anomaly")
+        return function(req)
+          if req.body == "fn" then return a.json({ f = function() end }) end
+          return { status = 200, headers = { ["x-b"] = "\\255ok" }, body = tostring(req.headers:get("\\255")) }
+        end`);
+      const res = await app.handle(guestRequest());
+      assert.equal(bodyText(res), 'nil');
+      assert.equal(res.headers.find(([k]) => k === 'x-b')?.[1], '\ufffdok');
+      await assert.rejects(app.handle(guestRequest({ body: Buffer.from('fn') })), (e: unknown) => e instanceof GuestError && e.kind === 'exception' && /cannot encode/.test(e.message));
+      assert.equal(app.broken, false);
+    });
+
     it('a deadline escalates through nested pcall and marks the instance broken', async () => {
       const app = await load('return function() local n = 0 while true do pcall(function() while true do n = n + 1 end end) end end');
       await assert.rejects(app.handle(guestRequest()), (e: unknown) => e instanceof GuestError && e.kind === 'deadline');
