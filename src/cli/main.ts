@@ -110,22 +110,20 @@ async function serve(args: string[]): Promise<number> {
   const logging = createLogging(config.log);
   const logger = logging.logger;
   const server = new AnomalyServer({ modules, logger, access: logging.access, certificates: standardCertificates });
-  try {
-    await server.start(config);
-  } catch (err) {
-    // An AnomalyError's message is complete and meant for people; pino's serializer would repeat every cause.
-    if (err instanceof AnomalyError) logger.fatal({ code: err.code }, `cannot start: ${err.message}`);
-    else logger.fatal({ err }, `cannot start: ${(err as Error).message}`);
-    await logging.flush();
-    return 1;
-  }
-  announce(server, config, logger);
 
+  // Signal handlers go in before the listeners open: a SIGHUP that arrives as soon as the port
+  // accepts would otherwise take node's default action and kill the process.
+  let started = false;
+  let pendingReload = false;
   // The watcher and SIGHUP often fire for the same edit: a watcher event for content already
   // tried (applied or rejected) is skipped, so one edit gives one reload and one log line.
   let lastTried: string | null = null;
   const reload = async (why: 'SIGHUP' | 'file changed'): Promise<void> => {
     if (file === undefined) return;
+    if (!started) {
+      pendingReload = true;
+      return;
+    }
     const digest = await fileDigest(file);
     if (why === 'file changed' && digest !== null && digest === lastTried) return;
     lastTried = digest;
@@ -138,10 +136,8 @@ async function serve(args: string[]): Promise<number> {
       logger.error({ file: resolve(file), why, problems: message }, `configuration not reloaded, the previous one keeps serving:\n${message}`);
     }
   };
-  process.on('SIGHUP', () => void reload('SIGHUP'));
-  const watcher = file !== undefined ? watchConfigFile(resolve(file), () => void reload('file changed')) : null;
-
-  return new Promise<number>((done) => {
+  let watcher: { close(): void } | null = null;
+  const finished = new Promise<number>((done) => {
     let stopping = false;
     const stop = (signal: string): void => {
       if (stopping) {
@@ -160,6 +156,22 @@ async function serve(args: string[]): Promise<number> {
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
   });
+  process.on('SIGHUP', () => void reload('SIGHUP'));
+
+  try {
+    await server.start(config);
+  } catch (err) {
+    // An AnomalyError's message is complete and meant for people; pino's serializer would repeat every cause.
+    if (err instanceof AnomalyError) logger.fatal({ code: err.code }, `cannot start: ${err.message}`);
+    else logger.fatal({ err }, `cannot start: ${(err as Error).message}`);
+    await logging.flush();
+    return 1;
+  }
+  started = true;
+  announce(server, config, logger);
+  if (file !== undefined) watcher = watchConfigFile(resolve(file), () => void reload('file changed'));
+  if (pendingReload) void reload('SIGHUP');
+  return finished;
 }
 
 async function fileDigest(file: string): Promise<string | null> {

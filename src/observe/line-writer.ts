@@ -64,7 +64,9 @@ export class LineWriter {
       this.#writing = false;
       if (err === null && written < Buffer.byteLength(data)) {
         // Short write on a pipe: put back what is left, in front.
-        this.#lines.unshift(Buffer.from(data).subarray(written).toString());
+        const rest = Buffer.from(data).subarray(written).toString();
+        this.#lines.unshift(rest);
+        this.#pendingBytes += rest.length;
       }
       if (this.#pendingBytes >= this.#batchBytes) this.#flush();
       else if (this.#lines.length > 0 && this.#timer === null) {
