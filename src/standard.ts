@@ -9,6 +9,7 @@ import type { Runtime } from '../runtimes/contract.js';
 import { appModule } from './handlers/app/index.js';
 import { lazyRuntime } from './handlers/app/lazy.js';
 import { echoModule } from './handlers/echo/index.js';
+import { proxyModule } from './handlers/proxy/index.js';
 import { redirectModule, respondModule } from './handlers/respond/index.js';
 import { staticModule } from './handlers/static/index.js';
 import type { Certificates } from './server/server.js';
@@ -20,6 +21,7 @@ export function standardModules(): HandlerModule[] {
     respondModule as HandlerModule,
     redirectModule as HandlerModule,
     echoModule as HandlerModule,
+    proxyModule as HandlerModule,
     appModule(standardRuntimes()) as HandlerModule,
   ];
 }

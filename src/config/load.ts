@@ -50,13 +50,17 @@ export function createConfigParser(modules: ReadonlyArray<ModuleSchema>): Config
         throw new ConfigError(ErrorCodes.CONFIG_INVALID, problems.map((p) => withFile(p, file)));
       }
       const virtual = isVirtualName(file);
-      return normalise(data as Record<string, unknown>, validator.handlerIds, positions, {
+      const config = normalise(data as Record<string, unknown>, validator.handlerIds, positions, {
         file,
         source: virtual ? null : resolve(file),
         baseDir: resolve(options.baseDir ?? (virtual ? process.cwd() : dirname(resolve(file)))),
         env: options.env ?? process.env,
         homeDir: options.homeDir ?? defaultHomeDir(),
       });
+      const sections: Record<string, unknown> = {};
+      for (const key of validator.sectionKeys) if ((data as Record<string, unknown>)[key] !== undefined) sections[key] = (data as Record<string, unknown>)[key];
+      config.sections = sections;
+      return config;
     },
   };
 }

@@ -5,7 +5,10 @@ import { checkHost, checkMethod, checkRoutePath } from './rules.js';
 import { describeValue, tryParseDuration, tryParseSize } from './units.js';
 
 /** What the loader needs from a handler module: its route key and the schema of its config block. */
-export type ModuleSchema = Pick<HandlerModule, 'id' | 'schema'>;
+export type ModuleSchema = Pick<HandlerModule, 'id' | 'schema' | 'sections'>;
+
+/** Top-level keys of the config itself; module sections may not reuse them. */
+const BUILTIN_SECTIONS: readonly string[] = ['listen', 'storage', 'log', 'limits', 'sites'];
 
 /** Keys of a route that are not handler ids. */
 export const ROUTE_KEYS: readonly string[] = ['path', 'methods'];
@@ -56,6 +59,15 @@ export function configSchema(modules: readonly ModuleSchema[]): Record<string, u
     if (ids.has(module.id)) throw new AnomalyError(ErrorCodes.CONFIG_MODULE, `two handler modules have the id "${module.id}"`);
     ids.add(module.id);
   }
+  const sections: Record<string, unknown> = {};
+  for (const module of modules) {
+    for (const [key, schema] of Object.entries(module.sections ?? {})) {
+      if (BUILTIN_SECTIONS.includes(key) || key in sections) {
+        throw new AnomalyError(ErrorCodes.CONFIG_MODULE, `handler module "${module.id}" declares the top-level section "${key}", which is already taken`);
+      }
+      sections[key] = withoutMetaKeys(schema);
+    }
+  }
   return {
     type: 'object',
     additionalProperties: false,
@@ -63,6 +75,7 @@ export function configSchema(modules: readonly ModuleSchema[]): Record<string, u
     // "x-..." keys are free for YAML anchors to hang on (x-common: &common ...), as in compose files.
     patternProperties: { '^x-': {} },
     properties: {
+      ...sections,
       listen: {
         type: 'object',
         additionalProperties: false,
@@ -135,6 +148,8 @@ function isPort(value: unknown): boolean {
 /** A compiled validator for one set of handler modules. */
 export interface ConfigValidator {
   readonly handlerIds: readonly string[];
+  /** Top-level section keys declared by the modules. */
+  readonly sectionKeys: readonly string[];
   /** ajv's errors for `data` (empty when valid). */
   validate(data: unknown): ErrorObject[];
 }
@@ -166,6 +181,7 @@ export function compileValidator(modules: readonly ModuleSchema[]): ConfigValida
   }
   return {
     handlerIds: modules.map((m) => m.id),
+    sectionKeys: modules.flatMap((m) => Object.keys(m.sections ?? {})),
     validate(data) {
       return compiled(data) ? [] : [...(compiled.errors ?? [])];
     },

@@ -43,4 +43,6 @@ export interface ServerConfig {
   log: LogConfig;
   limits: Limits;
   sites: SiteConfig[];
+  /** Values of the top-level sections handler modules declare (e.g. `upstreams`), as validated. */
+  sections?: Record<string, unknown>;
 }

@@ -9,3 +9,4 @@ export * from './handler.js';
 export * from './logger.js';
 export * from './module.js';
 export * from './processor.js';
+export * from './upgrade.js';

@@ -8,6 +8,13 @@ export interface ModuleContext {
   readonly baseDir: string;
   /** Where the server may keep state (certificates, caches). */
   readonly dataDir: string;
+  /** Top-level config sections declared by handler modules (HandlerModule.sections), schema-checked. */
+  readonly sections?: Readonly<Record<string, unknown>>;
+  /**
+   * One value per key for this config version, shared by every route that asks (e.g. an upstream
+   * group several routes proxy to); `dispose` runs when the config is retired.
+   */
+  shared?<T>(key: string, create: () => T, dispose?: (value: T) => void | Promise<void>): T;
 }
 
 /** A provisioned handler instance. dispose() runs when a config reload retires it. */
@@ -24,5 +31,7 @@ export interface ProvisionedHandler {
 export interface HandlerModule<C = unknown> {
   readonly id: string;
   readonly schema: Record<string, unknown>;
+  /** Top-level config keys this module owns (e.g. proxy's `upstreams:`), each with its value's schema. */
+  readonly sections?: Readonly<Record<string, Record<string, unknown>>>;
   create(config: C, ctx: ModuleContext): ProvisionedHandler | Promise<ProvisionedHandler>;
 }

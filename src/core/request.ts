@@ -2,6 +2,7 @@ import { RequestBody } from './body.js';
 import { parseCookies } from './cookies.js';
 import { HeaderMap } from './headers.js';
 import { QueryMap } from './query.js';
+import type { ConnectionUpgrade } from './upgrade.js';
 
 export type Protocol = 'h1' | 'h2' | 'h3';
 
@@ -33,7 +34,17 @@ export interface RequestInit {
   headers: HeaderMap;
   body: RequestBody;
   conn: ConnectionInfo;
+  /** Set by HTTP/1.1 for requests with an Upgrade header (see core/upgrade.ts). */
+  upgrade?: ConnectionUpgrade | null;
+  /** performance.now() of the original request, for derived requests; default: now. */
+  startedAt?: number;
 }
+
+/**
+ * Header changes for Request.derive(): a string sets the field (replacing every value it had),
+ * null removes it. Names are case-insensitive.
+ */
+export type HeaderChanges = Readonly<Record<string, string | null>>;
 
 /**
  * The protocol-neutral request every handler receives. Read-only to handlers except `params`,
@@ -49,6 +60,8 @@ export class Request {
   readonly headers: HeaderMap;
   readonly body: RequestBody;
   readonly conn: ConnectionInfo;
+  /** A protocol switch the client asked for (HTTP/1.1 Upgrade), or null. */
+  readonly upgrade: ConnectionUpgrade | null;
   /** performance.now() (ms, monotonic) when the request head was complete; a double, unlike hrtime.bigint(), allocates nothing. */
   readonly startedAt: number;
   /** Route parameters: ":id" segments percent-decoded; "*" / "*rest" tails kept percent-encoded (they are paths to resolve). */
@@ -73,7 +86,44 @@ export class Request {
     this.headers = init.headers;
     this.body = init.body;
     this.conn = init.conn;
-    this.startedAt = performance.now();
+    this.upgrade = init.upgrade ?? null;
+    this.startedAt = init.startedAt ?? performance.now();
+  }
+
+  /**
+   * A copy of this request with some header fields set or removed, for layers that call an inner
+   * handler with a different request (a cache revalidating with If-None-Match). The original stays
+   * untouched; body, connection, upgrade, params, route and tenant are shared. Costs one pass over
+   * the raw header list.
+   */
+  derive(changes: HeaderChanges): Request {
+    const names = Object.keys(changes);
+    const lower = new Set(names.map((n) => n.toLowerCase()));
+    const src = this.headers.raw;
+    const raw: string[] = [];
+    for (let i = 0; i + 1 < src.length; i += 2) {
+      if (!lower.has(src[i].toLowerCase())) raw.push(src[i], src[i + 1]);
+    }
+    for (const name of names) {
+      const value = changes[name];
+      if (value !== null) raw.push(name.toLowerCase(), value);
+    }
+    const derived = new Request({
+      method: this.method,
+      scheme: this.scheme,
+      authority: this.authority,
+      target: this.target,
+      protocol: this.protocol,
+      headers: new HeaderMap(raw),
+      body: this.body,
+      conn: this.conn,
+      upgrade: this.upgrade,
+      startedAt: this.startedAt,
+    });
+    derived.params = this.params;
+    derived.tenant = this.tenant;
+    derived.route = this.route;
+    return derived;
   }
 
   /** Lower-case host name without port (IPv6 literals keep their brackets). */

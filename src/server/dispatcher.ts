@@ -27,10 +27,12 @@ export class Dispatcher implements RequestProcessor {
   readonly #provisioned: ProvisionedHandler[];
   readonly #logger: Logger;
   readonly #listeners: readonly CompletionListener[];
+  readonly #shared: SharedScope;
 
-  private constructor(hosts: VirtualHosts<Site>, provisioned: ProvisionedHandler[], logger: Logger, listeners: readonly CompletionListener[]) {
+  private constructor(hosts: VirtualHosts<Site>, provisioned: ProvisionedHandler[], shared: SharedScope, logger: Logger, listeners: readonly CompletionListener[]) {
     this.#hosts = hosts;
     this.#provisioned = provisioned;
+    this.#shared = shared;
     this.#logger = logger;
     this.#listeners = listeners;
   }
@@ -39,6 +41,8 @@ export class Dispatcher implements RequestProcessor {
   static async build(config: ServerConfig, modules: ReadonlyArray<HandlerModule>, logger: Logger, listeners: readonly CompletionListener[]): Promise<Dispatcher> {
     const byId = new Map(modules.map((m) => [m.id, m]));
     const provisioned: ProvisionedHandler[] = [];
+    const shared = new SharedScope();
+    const sections = config.sections ?? {};
     const sites: Array<{ hosts: readonly string[]; site: Site }> = [];
     try {
       for (const siteConfig of config.sites) {
@@ -52,6 +56,8 @@ export class Dispatcher implements RequestProcessor {
               logger: logger.child({ module: module.id, route: rc.path }),
               baseDir: config.baseDir,
               dataDir: config.storage,
+              sections,
+              shared: shared.get,
             });
           } catch (err) {
             const message = err instanceof Error ? err.message : String(err);
@@ -64,9 +70,10 @@ export class Dispatcher implements RequestProcessor {
       }
     } catch (err) {
       await disposeAll(provisioned, logger);
+      await shared.dispose(logger);
       throw err;
     }
-    return new Dispatcher(new VirtualHosts(sites), provisioned, logger, listeners);
+    return new Dispatcher(new VirtualHosts(sites), provisioned, shared, logger, listeners);
   }
 
   handle(req: Request): HandlerResult {
@@ -118,6 +125,31 @@ export class Dispatcher implements RequestProcessor {
 
   async dispose(): Promise<void> {
     await disposeAll(this.#provisioned, this.#logger);
+    await this.#shared.dispose(this.#logger);
+  }
+}
+
+/** Values shared by the handlers of one config version (ModuleContext.shared), disposed with it. */
+class SharedScope {
+  readonly #values = new Map<string, { value: unknown; dispose?: (value: unknown) => void | Promise<void> }>();
+
+  readonly get = <T>(key: string, create: () => T, dispose?: (value: T) => void | Promise<void>): T => {
+    const found = this.#values.get(key);
+    if (found !== undefined) return found.value as T;
+    const value = create();
+    this.#values.set(key, { value, dispose: dispose as ((value: unknown) => void | Promise<void>) | undefined });
+    return value;
+  };
+
+  async dispose(logger: Logger): Promise<void> {
+    for (const [key, entry] of this.#values) {
+      try {
+        await entry.dispose?.(entry.value);
+      } catch (err) {
+        logger.warn({ err, key }, 'shared value dispose failed');
+      }
+    }
+    this.#values.clear();
   }
 }
 

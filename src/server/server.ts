@@ -7,6 +7,7 @@ import type { HandlerModule } from '../core/module.js';
 import type { Limits, ServerConfig } from '../config/types.js';
 import { accessLogger, type AccessSink } from '../observe/access-log.js';
 import { createHttp1RequestListener } from '../protocols/http1/adapter.js';
+import { createHttp1UpgradeListener } from '../protocols/http1/upgrade.js';
 import { createHttp2StreamListener } from '../protocols/http2/adapter.js';
 import type { ExtraHeaders } from '../protocols/headers-out.js';
 import { ConnectionRegistry, type Connection, type ConnectionCounts } from './connections.js';
@@ -85,6 +86,15 @@ export class AnomalyServer {
     // node:http only runs its header/request timeout checks for servers that emitted 'listening';
     // ours never listens itself (the Listener hands it sockets).
     this.#h1.emit('listening');
+    // Requests with an Upgrade header (WebSocket) leave node's parser; handlers may take the socket.
+    this.#h1.on(
+      'upgrade',
+      createHttp1UpgradeListener({
+        processor,
+        connInfo: (req) => (req.socket as Socket & WithConn)[kConn] as Connection,
+        extraHeaders: this.#extraHeaders,
+      }),
+    );
     this.#h1.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.#onClientError(err, socket));
 
     this.#h2 = http2.createServer({ maxSessionMemory: 32 });

@@ -1,0 +1,121 @@
+import type { Dispatcher } from 'undici';
+import type { Logger } from '../../core/logger.js';
+import type { Request } from '../../core/request.js';
+import { Response } from '../../core/response.js';
+import { statusText } from '../../core/errors.js';
+import type { BalanceRequest } from '../../balance/policy.js';
+import type { UpstreamGroup } from '../../upstream/group.js';
+import type { UpstreamTarget } from '../../upstream/target.js';
+import { clientResponseHeaders, upstreamRequestHeaders, type ForwardingOptions, type ResponseRules } from './headers.js';
+
+/** Methods that may be sent twice (RFC 9110 §9.2.2); only these are retried after a request went out. */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+
+/** Errors where the request never reached the upstream: any method may go to another target. */
+const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT']);
+const TIMEOUTS = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT']);
+
+export interface ForwardOptions {
+  readonly group: UpstreamGroup;
+  readonly forwarding: ForwardingOptions;
+  readonly response: ResponseRules;
+  /** Prefix removed from the path before it goes upstream ("" for none). */
+  readonly stripPrefix: string;
+  readonly logger: Logger;
+}
+
+/** The path (and query) sent upstream: strip_prefix removed, the target's base path added later. */
+export function upstreamPath(target: string, strip: string): string {
+  if (strip === '' || !target.startsWith(strip)) return target;
+  const rest = target.slice(strip.length);
+  if (rest === '') return '/';
+  const c = rest.charCodeAt(0);
+  if (c === 47 /* / */) return rest;
+  if (c === 63 /* ? */) return '/' + rest;
+  return target; // "/apix" does not start with the prefix "/api" as a path segment
+}
+
+export function balanceRequest(req: Request): BalanceRequest {
+  return {
+    clientIp: req.conn.remoteAddress,
+    uri: req.target,
+    header: (name) => req.headers.get(name),
+    cookie: (name) => req.cookies.get(name),
+  };
+}
+
+function errorCode(err: unknown): string {
+  const e = err as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
+  return e.code ?? e.cause?.code ?? 'UNKNOWN';
+}
+
+/** A short plain-text error answer (never upstream internals). */
+export function gatewayError(status: number, detail: string): Response {
+  return Response.text(`${status} ${statusText(status)}: ${detail}\n`, status, { 'cache-control': 'no-store' });
+}
+
+/**
+ * Sends `req` to a target of the group and streams the answer back. Connect failures (any method
+ * without a body) and other failures or retryable statuses of idempotent requests move on to the
+ * next usable target, up to retry.attempts tries. Failures count towards passive ejection.
+ */
+export async function forward(req: Request, opts: ForwardOptions): Promise<Response> {
+  const group = opts.group;
+  const hasBody = req.body.present;
+  const idempotent = IDEMPOTENT.has(req.method) && !hasBody;
+  const headers = upstreamRequestHeaders(req, opts.forwarding, false);
+  const path = upstreamPath(req.target, opts.stripPrefix);
+  const body = hasBody ? req.body.stream() : null;
+  const breq = balanceRequest(req);
+  const attempts = group.retry.attempts;
+  let tried: Set<UpstreamTarget> | null = null;
+  let lastError: unknown = null;
+  let lastTarget: UpstreamTarget | null = null;
+  for (let attempt = 0; attempt < attempts; attempt++) {
+    const target = group.select(breq, tried);
+    if (target === null) break;
+    lastTarget = target;
+    if (opts.forwarding.hostFromTarget) headers[1] = target.url.host;
+    target.inFlight++;
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await target.pool.request({
+        method: req.method as Dispatcher.HttpMethod,
+        path: target.basePath + path,
+        headers,
+        body,
+      });
+    } catch (err) {
+      target.inFlight--;
+      const code = errorCode(err);
+      group.failed(target, code);
+      lastError = err;
+      // After a connect failure nothing was sent: a body stream is still unread.
+      if (!idempotent && !(CONNECT_ERRORS.has(code) && (body === null || !body.readableDidRead))) break;
+      (tried ??= new Set()).add(target);
+      continue;
+    }
+    if (idempotent && attempt + 1 < attempts && group.retry.statuses.has(res.statusCode) && group.hasOther(target, tried)) {
+      target.inFlight--;
+      group.failed(target, `status ${res.statusCode}`);
+      res.body.dump().catch(() => {});
+      (tried ??= new Set()).add(target);
+      continue;
+    }
+    group.succeeded(target);
+    const upstreamBody = res.body;
+    upstreamBody.once('close', () => target.inFlight--);
+    return new Response(res.statusCode, upstreamBody, clientResponseHeaders(res.headers, opts.response));
+  }
+  if (lastError === null) {
+    opts.logger.warn({ upstream: group.name, method: req.method, path: req.path }, 'no upstream target available');
+    return gatewayError(503, 'no upstream available');
+  }
+  const code = errorCode(lastError);
+  const timeout = TIMEOUTS.has(code);
+  opts.logger.warn(
+    { upstream: group.name, target: lastTarget?.id, method: req.method, path: req.path, code, err: (lastError as Error).message },
+    timeout ? 'upstream timed out' : 'upstream request failed',
+  );
+  return timeout ? gatewayError(504, 'upstream timed out') : gatewayError(502, 'upstream unreachable');
+}

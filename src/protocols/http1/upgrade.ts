@@ -1,0 +1,123 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { RequestBody } from '../../core/body.js';
+import { statusText } from '../../core/errors.js';
+import { HeaderMap } from '../../core/headers.js';
+import type { RequestProcessor } from '../../core/processor.js';
+import { Request, type ConnectionInfo } from '../../core/request.js';
+import { bodyLength, statusHasNoBody, type Response } from '../../core/response.js';
+import type { ConnectionUpgrade } from '../../core/upgrade.js';
+import type { ExtraHeaders } from '../headers-out.js';
+import { bodyStream, discardBody } from '../stream-report.js';
+
+export interface Http1UpgradeOptions {
+  readonly processor: () => RequestProcessor;
+  readonly connInfo: (req: IncomingMessage) => ConnectionInfo;
+  readonly extraHeaders: ExtraHeaders;
+}
+
+/**
+ * node:http's 'upgrade' event: requests with an Upgrade header leave the HTTP parser. They are
+ * dispatched like any request, with `req.upgrade` set. A handler that takes the connection owns
+ * it; otherwise its answer is written here by hand and the connection closed, since the parser
+ * is gone (a request body, rare on upgrade requests, is not read: handlers see an empty one).
+ */
+export function createHttp1UpgradeListener(opts: Http1UpgradeOptions): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
+  return (nreq, socket, head) => {
+    socket.on('error', () => {});
+    const raw = nreq.rawHeaders;
+    let host = '';
+    for (let i = 0; i < raw.length; i += 2) {
+      if (raw[i].length === 4 && raw[i].toLowerCase() === 'host') {
+        host = raw[i + 1];
+        break;
+      }
+    }
+    let taken = false;
+    const upgrade: ConnectionUpgrade = {
+      protocol: String(nreq.headers.upgrade ?? ''),
+      get taken() {
+        return taken;
+      },
+      take() {
+        taken = true;
+        return { socket, head };
+      },
+    };
+    const conn = opts.connInfo(nreq);
+    const req = new Request({
+      method: nreq.method ?? 'GET',
+      scheme: conn.tls === null ? 'http' : 'https',
+      authority: host,
+      target: nreq.url ?? '/',
+      protocol: 'h1',
+      headers: new HeaderMap(raw),
+      body: new RequestBody(null, 0, 0),
+      conn,
+      upgrade,
+    });
+    const processor = opts.processor();
+    const finish = (res: Response | null, err?: Error): void => {
+      if (taken) {
+        processor.completed(req, res, { status: res?.status ?? 101, bytes: 0 });
+        return;
+      }
+      if (res === null) {
+        socket.end('HTTP/1.1 500 Internal Server Error\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+        processor.completed(req, null, { status: 500, bytes: 0, error: err });
+        return;
+      }
+      writeRaw(socket, req, res, opts.extraHeaders);
+      processor.completed(req, res, { status: res.status, bytes: 0 });
+    };
+    try {
+      const result = processor.handle(req);
+      if (result instanceof Promise) result.then((res) => finish(res), (err: Error) => finish(null, err));
+      else finish(result);
+    } catch (err) {
+      finish(null, err as Error);
+    }
+  };
+}
+
+/** Writes a whole HTTP/1.1 answer on a socket the HTTP parser let go of, then closes it. */
+function writeRaw(socket: Duplex, req: Request, res: Response, extra: ExtraHeaders): void {
+  if (socket.destroyed) {
+    discardBody(res.body);
+    return;
+  }
+  const noBody = req.method === 'HEAD' || statusHasNoBody(res.status);
+  const length = bodyLength(res.body);
+  let head = `HTTP/1.1 ${res.status} ${statusText(res.status)}\r\n`;
+  const line = (name: string, value: string | number): void => {
+    // CR/LF in a value would split the header: the handler's values are not trusted that far.
+    head += `${name}: ${String(value).replace(/[\r\n]/g, ' ')}\r\n`;
+  };
+  for (const name in res.headers) {
+    if (name === 'connection' || name === 'transfer-encoding' || (name === 'content-length' && length !== null)) continue;
+    const value = res.headers[name];
+    if (Array.isArray(value)) for (const v of value) line(name, v);
+    else line(name, value);
+  }
+  for (const [name, value] of extra) line(name, value);
+  if (length !== null && !statusHasNoBody(res.status)) line('content-length', length);
+  line('date', new Date().toUTCString());
+  line('connection', 'close');
+  head += '\r\n';
+  const body = res.body;
+  if (noBody || body === null) {
+    socket.end(head);
+    discardBody(body);
+    return;
+  }
+  if (typeof body === 'string' || body instanceof Uint8Array) {
+    socket.write(head);
+    socket.end(body);
+    return;
+  }
+  // Stream or file, unknown length: the end of the body is the end of the connection.
+  socket.write(head);
+  const source = bodyStream(body);
+  source.once('error', () => socket.destroy());
+  source.pipe(socket);
+}

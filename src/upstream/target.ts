@@ -1,0 +1,80 @@
+import { Pool } from 'undici';
+import { ActiveHealth, type ActiveOptions } from '../balance/active.js';
+import { PassiveHealth, type PassiveOptions } from '../balance/passive.js';
+import type { BalanceTarget } from '../balance/policy.js';
+
+export interface Timeouts {
+  /** TCP (and TLS) connect, ms. */
+  readonly connect: number;
+  /** From the request sent to the response head, ms. */
+  readonly firstByte: number;
+  /** Longest pause between body chunks from the upstream, ms. */
+  readonly idle: number;
+}
+
+export interface TargetOptions {
+  readonly url: URL;
+  readonly weight: number;
+  /** Most requests in flight at once (0 = unlimited); over it the target is skipped (circuit breaking). */
+  readonly maxConns: number;
+  readonly timeouts: Timeouts;
+  /** How long an idle upstream connection is kept, ms. */
+  readonly keepAlive: number;
+  readonly passive: PassiveOptions | null;
+  readonly active: ActiveOptions | null;
+}
+
+/**
+ * One upstream server: its keep-alive connection pool (undici Pool: measured faster than
+ * node:http with a keep-alive agent, see docs/proxy.md), the requests in flight, and health.
+ */
+export class UpstreamTarget implements BalanceTarget {
+  readonly id: string;
+  readonly url: URL;
+  readonly origin: string;
+  /** Path prefix from the target URL ("" or "/base", no trailing slash). */
+  readonly basePath: string;
+  readonly weight: number;
+  readonly maxConns: number;
+  readonly pool: Pool;
+  readonly passive: PassiveHealth | null;
+  /** Active health-check state, when checks are configured. */
+  readonly checks: ActiveHealth | null;
+  /** Requests in flight (response body not finished yet). */
+  inFlight = 0;
+
+  constructor(opts: TargetOptions) {
+    this.url = opts.url;
+    this.origin = opts.url.origin;
+    this.basePath = opts.url.pathname === '/' ? '' : opts.url.pathname.replace(/\/$/, '');
+    this.id = this.origin + this.basePath;
+    this.weight = opts.weight;
+    this.maxConns = opts.maxConns;
+    this.pool = new Pool(this.origin, {
+      connections: opts.maxConns > 0 ? opts.maxConns : null,
+      pipelining: 1,
+      keepAliveTimeout: opts.keepAlive,
+      keepAliveMaxTimeout: Math.max(opts.keepAlive, 1000),
+      connect: { timeout: opts.timeouts.connect },
+      headersTimeout: opts.timeouts.firstByte,
+      bodyTimeout: opts.timeouts.idle,
+    });
+    this.passive = opts.passive === null ? null : new PassiveHealth(opts.passive);
+    this.checks = opts.active === null ? null : new ActiveHealth(opts.active);
+  }
+
+  get active(): number {
+    return this.inFlight;
+  }
+
+  /** Whether the target may take a request now. */
+  usable(): boolean {
+    if (this.checks !== null && !this.checks.up) return false;
+    if (this.passive !== null && this.passive.ejected) return false;
+    return this.maxConns === 0 || this.inFlight < this.maxConns;
+  }
+
+  close(): Promise<void> {
+    return this.pool.destroy().catch(() => {});
+  }
+}
