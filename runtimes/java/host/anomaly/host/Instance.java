@@ -1,0 +1,215 @@
+package anomaly.host;
+
+import anomaly.AsyncHandler;
+import anomaly.Handler;
+import anomaly.Response;
+import java.lang.reflect.Constructor;
+import java.lang.reflect.InvocationTargetException;
+import java.lang.reflect.Modifier;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.locks.LockSupport;
+
+/**
+ * One loaded app version: its own class loader (static state is per instance; a reload or a
+ * replacement starts clean) and its own worker thread, which runs the calls one at a time.
+ *
+ * The host calls {@link #call} synchronously from the Node thread: the job goes to the worker and
+ * the caller waits a short budget (spinning, then parked). Small handlers answer within it, so a
+ * request costs one synchronous bridge call; a slower one returns a ticket and the host waits for
+ * it with an asynchronous bridge call (Host.waitFor, on the bridge's thread pool), so a slow
+ * handler never holds the event loop for more than the budget. Apps whose recent calls were slow
+ * skip the budget altogether.
+ */
+final class Instance {
+    final int id;
+    final long deadlineNs;
+    final long maxResponse;
+    private final GuestCompiler.MemoryLoader loader;
+    private final LinkedBlockingQueue<Job> queue = new LinkedBlockingQueue<>();
+    final Thread worker;
+    volatile Job current;
+    volatile boolean broken;
+    private volatile boolean disposed;
+    private Object app;
+    /** Recent call duration (ns), exponentially averaged: decides whether the caller waits at all. */
+    private volatile long typicalNs;
+
+    Instance(int id, Map<String, byte[]> classes, long deadlineMs, long maxResponse) {
+        this.id = id;
+        this.deadlineNs = deadlineMs * 1_000_000L;
+        this.maxResponse = maxResponse;
+        this.loader = new GuestCompiler.MemoryLoader(classes, Host.class.getClassLoader());
+        this.worker = new Thread(this::work, "anomaly-app-" + id);
+        this.worker.setDaemon(true);
+        this.worker.start();
+    }
+
+    // ---- loading ------------------------------------------------------------------------------
+
+    /** Finds the app class and constructs it on the worker (so a constructor that hangs meets the deadline). */
+    byte[] start() {
+        Job job = new Job(null, () -> {
+            app = construct();
+            return Frames.tagged('L', id);
+        });
+        queue.add(job);
+        return job.await();
+    }
+
+    private Object construct() throws Exception {
+        List<Class<?>> found = new ArrayList<>();
+        for (String name : loader.names()) {
+            if (name.indexOf('$') >= 0) continue;
+            Class<?> c = Class.forName(name, false, loader);
+            if (!Modifier.isPublic(c.getModifiers()) || Modifier.isAbstract(c.getModifiers())) continue;
+            if (Handler.class.isAssignableFrom(c) || AsyncHandler.class.isAssignableFrom(c)) found.add(c);
+        }
+        if (found.isEmpty()) throw new LoadProblem("the file declares no public class implementing anomaly.Handler (or AsyncHandler, or extending anomaly.Router)");
+        Class<?> pick = found.get(0);
+        for (Class<?> c : found) if (c.getSimpleName().equals("App")) pick = c;
+        if (found.size() > 1 && !pick.getSimpleName().equals("App")) throw new LoadProblem("several public handler classes; name the one to run App");
+        Constructor<?> ctor;
+        try {
+            ctor = pick.getConstructor();
+        } catch (NoSuchMethodException e) {
+            throw new LoadProblem("public class " + pick.getSimpleName() + " needs a public no-argument constructor");
+        }
+        try {
+            return ctor.newInstance();
+        } catch (InvocationTargetException e) {
+            Throwable t = e.getCause();
+            if (t instanceof Exception) throw (Exception) t;
+            if (t instanceof Error) throw (Error) t;
+            throw e;
+        }
+    }
+
+    /** A problem with the app's shape (not an exception of its code). */
+    static final class LoadProblem extends Exception {
+        LoadProblem(String message) {
+            super(message);
+        }
+    }
+
+    // ---- calls ----------------------------------------------------------------------------------
+
+    byte[] call(String frame, long spinNs, long waitNs) {
+        if (disposed) return Frames.error(Frames.KIND_EXCEPTION, 0, "the app instance was disposed");
+        if (broken) return Frames.error(Frames.KIND_EXCEPTION, 0, "the app instance is broken (an earlier call ran out of time or memory)");
+        Job job = new Job(frame, null);
+        job.waiter = Thread.currentThread();
+        queue.add(job);
+        byte[] r = null;
+        if (typicalNs < waitNs) {
+            long start = System.nanoTime();
+            long spinEnd = start + spinNs;
+            long end = start + waitNs;
+            while ((r = job.result()) == null && System.nanoTime() < spinEnd) Thread.yield();
+            while (r == null) {
+                long left = end - System.nanoTime();
+                if (left <= 0) break;
+                LockSupport.parkNanos(job, left);
+                r = job.result();
+            }
+        }
+        if (r != null) return r;
+        job.waiter = null;
+        int ticket = Host.park(job);
+        return Frames.tagged('P', ticket);
+    }
+
+    private void work() {
+        while (!disposed) {
+            Job job = queue.poll();
+            if (job == null && Host.workerSpinNs > 0) {
+                // Requests often come back to back: catching the next one while spinning saves the
+                // thread wake-up (tens of µs on a busy machine) at the cost of a little CPU.
+                long end = System.nanoTime() + Host.workerSpinNs;
+                while ((job = queue.poll()) == null && System.nanoTime() < end) Thread.onSpinWait();
+            }
+            if (job == null) {
+                try {
+                    job = queue.take();
+                } catch (InterruptedException e) {
+                    continue;
+                }
+            }
+            Thread.interrupted(); // an interrupt aimed at an earlier call must not hit this one
+            job.startedNs = System.nanoTime();
+            current = job;
+            byte[] answer;
+            try {
+                answer = job.task != null ? job.task.call() : run(job.frame);
+            } catch (Throwable t) {
+                answer = classify(t);
+            }
+            current = null;
+            long took = System.nanoTime() - job.startedNs;
+            typicalNs = (typicalNs * 7 + took) / 8;
+            job.complete(answer);
+        }
+        failQueued("the app instance was disposed");
+    }
+
+    private byte[] run(String frame) throws Exception {
+        Object res;
+        if (app instanceof Handler) {
+            res = ((Handler) app).handle(Frames.decodeRequest(frame));
+        } else {
+            try {
+                res = ((AsyncHandler) app).handle(Frames.decodeRequest(frame)).toCompletableFuture().get();
+            } catch (ExecutionException | CompletionException e) {
+                throw e.getCause() instanceof Exception ? (Exception) e.getCause() : e;
+            }
+        }
+        return Frames.encodeResponse((Response) res, maxResponse);
+    }
+
+    private byte[] classify(Throwable t) {
+        Throwable root = t;
+        while ((root instanceof ExecutionException || root instanceof CompletionException || root instanceof InvocationTargetException) && root.getCause() != null) root = root.getCause();
+        if (root instanceof OutOfMemoryError) {
+            broken = true;
+            return Frames.error(Frames.KIND_MEMORY, lineOf(root), "out of memory: " + root.getMessage() + " (the JVM heap is shared by every Java app; see -Xmx in ANOMALY_JVM_OPTS)");
+        }
+        if (root instanceof Frames.BadResponse) return Frames.error(Frames.KIND_RESPONSE, 0, root.getMessage());
+        if (root instanceof LoadProblem) return Frames.error(Frames.KIND_LOAD, 0, root.getMessage());
+        if (root instanceof StackOverflowError) return Frames.error(Frames.KIND_EXCEPTION, lineOf(root), "stack overflow");
+        return Frames.error(Frames.KIND_EXCEPTION, lineOf(root), root.toString());
+    }
+
+    /** The line in the app's file of the innermost frame that belongs to the app. */
+    private int lineOf(Throwable t) {
+        for (StackTraceElement e : t.getStackTrace()) {
+            if ("App.java".equals(e.getFileName()) && e.getLineNumber() > 0) return e.getLineNumber();
+        }
+        return 0;
+    }
+
+    // ---- deadline, disposal -----------------------------------------------------------------------
+
+    /** Called by the watchdog: answers the call as timed out, interrupts the worker, fails what queued behind it. */
+    boolean timeout(Job job) {
+        if (!job.complete(Frames.error(Frames.KIND_DEADLINE, 0, "the handler ran past its deadline (" + deadlineNs / 1_000_000 + " ms)"))) return false;
+        broken = true;
+        worker.interrupt();
+        failQueued("an earlier call on this instance ran past its deadline");
+        return true;
+    }
+
+    private void failQueued(String why) {
+        Job j;
+        while ((j = queue.poll()) != null) j.complete(Frames.error(Frames.KIND_EXCEPTION, 0, why));
+    }
+
+    void dispose() {
+        disposed = true;
+        worker.interrupt();
+        failQueued("the app instance was disposed");
+    }
+}

@@ -1,0 +1,98 @@
+/**
+ * The host half of the wire format (the Java half, with the layout, is in host/anomaly/host/Frames.java).
+ *
+ * Chosen by measurement (issue 6, bench/micro/java-call.mjs): one base64 string per request is the
+ * fastest way in: java-bridge converts a JS string to a Java String through modified UTF-8 (it
+ * corrupts characters outside the BMP and rejects NUL, so user text never travels as a String),
+ * Buffer -> byte[] costs ~20 ns/byte, Java Maps/objects 110 µs-1 ms; a base64 string of a
+ * length-prefixed frame costs ~1 µs to build here and ~1 µs to decode in Java. Answers come back
+ * as byte[] (a Buffer here), read in place.
+ */
+import { GuestError, type GuestErrorKind, type GuestRequest, type GuestResponse } from '../contract.js';
+
+let scratch = Buffer.allocUnsafe(64 * 1024);
+
+function field(v: string): string {
+  return v.length + ':' + v;
+}
+
+function multi(map: ReadonlyMap<string, readonly string[]>): string {
+  let n = 0;
+  let s = '';
+  for (const [name, values] of map) {
+    for (const v of values) {
+      s += field(name) + field(v);
+      n++;
+    }
+  }
+  return n + ':' + s;
+}
+
+function single(entries: Iterable<[string, string]>): string {
+  let n = 0;
+  let s = '';
+  for (const [name, v] of entries) {
+    s += field(name) + field(v);
+    n++;
+  }
+  return n + ':' + s;
+}
+
+const NO_PAIRS = '0:';
+
+/** The request as one base64 string (see Frames.java). */
+export function encodeRequest(req: GuestRequest): string {
+  const text =
+    field(req.method) + field(req.path) + field(req.rawQuery) + field(req.protocol) + field(req.scheme) + field(req.host) +
+    field(req.remoteAddress) + (req.query.size === 0 ? NO_PAIRS : multi(req.query)) + multi(req.headers) +
+    (req.cookies.size === 0 ? NO_PAIRS : single(req.cookies)) + single(Object.entries(req.params));
+  const body = req.body;
+  // Lone surrogates become U+FFFD (one unit for one unit), so the UTF-16 counts stay valid in Java.
+  const need = 4 + text.length * 3 + body.byteLength;
+  if (scratch.length < need) scratch = Buffer.allocUnsafe(Math.max(need, scratch.length * 2));
+  const textBytes = scratch.write(text, 4, 'utf8');
+  scratch.writeUInt32BE(textBytes, 0);
+  if (body.byteLength > 0) scratch.set(body, 4 + textBytes);
+  const b64 = scratch.toString('base64', 0, 4 + textBytes + body.byteLength);
+  // A large request's scratch is not kept (a 64 MiB upload would pin 64 MiB).
+  if (scratch.length > 1024 * 1024) scratch = Buffer.allocUnsafe(64 * 1024);
+  return b64;
+}
+
+const KINDS: readonly GuestErrorKind[] = ['load', 'exception', 'deadline', 'memory', 'response'];
+
+export type Answer = { kind: 'response'; response: GuestResponse } | { kind: 'pending'; ticket: number } | { kind: 'loaded'; id: number };
+
+/** Reads an answer from Java; an 'E' answer is thrown as GuestError (file is the app's). */
+export function decodeAnswer(buf: Buffer, file: string): Answer {
+  const tag = buf[0];
+  if (tag === 0x52 /* R */) return { kind: 'response', response: readResponse(buf) };
+  if (tag === 0x50 /* P */) return { kind: 'pending', ticket: buf.readUInt32BE(1) };
+  if (tag === 0x4c /* L */) return { kind: 'loaded', id: buf.readUInt32BE(1) };
+  if (tag === 0x45 /* E */) {
+    const kind = KINDS[buf[1]] ?? 'exception';
+    const line = buf.readInt32BE(2);
+    throw new GuestError(kind, buf.toString('utf8', 6), { file, line: line > 0 ? line : null });
+  }
+  throw new GuestError('exception', `malformed answer from the Java host (tag ${tag})`, { file });
+}
+
+function readResponse(buf: Buffer): GuestResponse {
+  const status = buf.readUInt16BE(1);
+  const n = buf.readUInt16BE(3);
+  let o = 5;
+  const headers: Array<[string, string]> = [];
+  for (let i = 0; i < n; i++) {
+    const nl = buf.readUInt16BE(o);
+    const name = buf.toString('utf8', o + 2, o + 2 + nl);
+    o += 2 + nl;
+    const vl = buf.readUInt32BE(o);
+    const value = buf.toString('utf8', o + 4, o + 4 + vl);
+    o += 4 + vl;
+    headers.push([name, value]);
+  }
+  const len = buf.readInt32BE(o);
+  // The Buffer is ours (java-bridge copied the byte[]): the body is a view, not another copy.
+  const body = len < 0 ? null : buf.subarray(o + 4, o + 4 + len);
+  return { status, headers, body };
+}
