@@ -107,6 +107,7 @@ export function normalise(data: Raw, handlerIds: readonly string[], positions: S
       tls: listen.tls === false ? null : typeof listen.tls === 'number' ? listen.tls : DEFAULT_TLS_PORT,
       plain: typeof listen.plain === 'number' ? listen.plain : null,
       address: typeof listen.address === 'string' ? listen.address : '::',
+      http3: listen.http3 !== false,
     },
     storage: typeof data.storage === 'string' ? resolvePath(data.storage, ctx) : defaultStorage(ctx),
     log: {

@@ -79,7 +79,7 @@ export function configSchema(modules: readonly ModuleSchema[]): Record<string, u
       listen: {
         type: 'object',
         additionalProperties: false,
-        properties: { tls: kind('tls-port'), plain: kind('plain-port'), address: { type: 'string', minLength: 1 } },
+        properties: { tls: kind('tls-port'), plain: kind('plain-port'), address: { type: 'string', minLength: 1 }, http3: { type: 'boolean' } },
       },
       storage: { type: 'string', minLength: 1 },
       log: {

@@ -12,6 +12,8 @@ export interface ListenConfig {
   tls: number | null;
   plain: number | null;
   address: string;
+  /** HTTP/3 (QUIC) on the UDP port with the TLS port's number; needs the native binding. */
+  http3: boolean;
 }
 export interface LogConfig {
   level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';

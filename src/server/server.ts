@@ -9,7 +9,8 @@ import { accessLogger, type AccessSink } from '../observe/access-log.js';
 import { createHttp1RequestListener } from '../protocols/http1/adapter.js';
 import { createHttp1UpgradeListener } from '../protocols/http1/upgrade.js';
 import { createHttp2StreamListener } from '../protocols/http2/adapter.js';
-import type { ExtraHeaders } from '../protocols/headers-out.js';
+import { Http3Endpoint } from '../protocols/http3/endpoint.js';
+import { loadBinding } from '../protocols/http3/native.js';
 import { ConnectionRegistry, type Connection, type ConnectionCounts } from './connections.js';
 import { Dispatcher, type CompletionListener } from './dispatcher.js';
 import { Listener, type Routing } from './listener.js';
@@ -64,7 +65,9 @@ export class AnomalyServer {
   #requests = 0;
   #startedAt = new Date();
   #reloadChain: Promise<void> = Promise.resolve();
-  readonly #extraHeaders: ExtraHeaders = [];
+  /** Fields added to every HTTP/1.1 and HTTP/2 response (alt-svc while HTTP/3 is up). */
+  readonly #extraHeaders: Array<readonly [string, string]> = [];
+  #http3: Http3Endpoint | null = null;
 
   constructor(deps: ServerDeps) {
     this.#deps = deps;
@@ -148,7 +151,39 @@ export class AnomalyServer {
       throw err;
     }
     this.#listener = listener;
+    await this.#startHttp3(config, certs);
     this.#startedAt = new Date();
+  }
+
+  /** HTTP/3 on the UDP port with the TLS port's number, when configured and the binding is built. */
+  async #startHttp3(config: ServerConfig, certs: Certificates | null): Promise<void> {
+    const port = this.#listener?.tlsPort ?? null;
+    if (!config.listen.http3 || certs === null || port === null) return;
+    const loaded = loadBinding();
+    if (loaded.binding === null) {
+      this.#logger.warn(`HTTP/3 is off: ${loaded.error}. HTTP/1.1 and HTTP/2 are served as usual; set listen.http3: false to silence this.`);
+      return;
+    }
+    const processor = (): Dispatcher => this.#dispatcher as Dispatcher;
+    try {
+      this.#http3 = await Http3Endpoint.start({
+        binding: loaded.binding,
+        address: config.listen.address,
+        port,
+        cert: certs.defaultPem.cert,
+        key: certs.defaultPem.key,
+        processor,
+        bodyLimit: () => this.#limits().maxBody,
+        limits: () => this.#limits(),
+        logger: this.#logger,
+      });
+    } catch (err) {
+      // TCP keeps serving: HTTP/3 is an upgrade clients find through alt-svc, not a requirement.
+      this.#logger.warn({ err: (err as Error).message }, 'HTTP/3 is off: the UDP listener could not start');
+      return;
+    }
+    this.#extraHeaders.push(['alt-svc', `h3=":${port}"; ma=86400`]);
+    this.#logger.debug({ port }, 'HTTP/3 listening');
   }
 
   /** Applies a new config atomically: if anything fails to build, the old one keeps serving. */
@@ -171,6 +206,13 @@ export class AnomalyServer {
     this.#dispatcher = dispatcher;
     this.#applyLimits(config.limits);
     if (certs !== null) this.#listener?.updateDefaultCredentials(certs.defaultPem.cert, certs.defaultPem.key);
+    if (certs !== null && this.#http3 !== null) {
+      try {
+        this.#http3.updateCredentials(certs.defaultPem.cert, certs.defaultPem.key);
+      } catch (err) {
+        this.#logger.warn({ err: (err as Error).message }, 'HTTP/3 keeps its previous certificate');
+      }
+    }
     this.#reloads++;
     await previous?.dispose();
   }
@@ -242,6 +284,11 @@ export class AnomalyServer {
     return this.#listener?.plainPort ?? null;
   }
 
+  /** The UDP port serving HTTP/3, or null when HTTP/3 is off. */
+  get http3Port(): number | null {
+    return this.#http3?.port ?? null;
+  }
+
   get localCaPath(): string | null {
     return this.#certs?.localCaPath ?? null;
   }
@@ -273,11 +320,16 @@ export class AnomalyServer {
     this.#listener?.close();
     const deadline = Date.now() + (this.#config?.limits.drainTimeout ?? 10_000);
     for (const conn of this.#registry.values()) conn.session?.close();
+    // HTTP/3: GOAWAY now; connections close as their requests finish, in parallel with TCP's drain.
+    const http3 = this.#http3?.drain(Math.max(0, deadline - Date.now()));
+    this.#extraHeaders.length = 0;
     while (this.#registry.size > 0 && Date.now() < deadline) {
       this.#h1.closeIdleConnections();
       await new Promise((resolve) => setTimeout(resolve, 25));
     }
     for (const conn of this.#registry.values()) conn.socket.destroy();
+    await http3;
+    this.#http3 = null;
     this.#h1.close(() => {});
     this.#h2.close();
     await this.#dispatcher?.dispose();

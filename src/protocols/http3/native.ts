@@ -1,0 +1,104 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+/** Event kinds of the binding (native/quic/src/lib.rs, module `kind`). */
+export const EventKind = {
+  Established: 1,
+  Headers: 2,
+  Data: 3,
+  Finished: 4,
+  Reset: 5,
+  Drained: 6,
+  Closed: 7,
+  Trailers: 8,
+} as const;
+
+export interface NativeEvent {
+  readonly kind: number;
+  readonly conn: number;
+  readonly stream: number;
+  /** HEADERS/TRAILERS: flat [name, value, ...]; ESTABLISHED: [remote address, server name, alpn]. */
+  readonly headers?: string[] | null;
+  readonly data?: Buffer | null;
+  /** RESET: peer's code; HEADERS: 1 when the request ended with its head; ESTABLISHED: remote port. */
+  readonly code?: number | null;
+  readonly text?: string | null;
+}
+
+export interface DriveResult {
+  readonly packets: Buffer;
+  readonly count: number;
+  readonly events: NativeEvent[];
+  /** ms until drive() must run again; -1 when no timer is armed. */
+  readonly timeout: number;
+}
+
+export interface QuicServerOptions {
+  certPath: string;
+  keyPath: string;
+  localAddress: string;
+  localPort: number;
+  idleTimeoutMs: number;
+  maxStreamsBidi: number;
+  maxFieldSectionSize: number;
+  maxConnections: number;
+  cidPrefix: number;
+  streamWindow: number;
+  connectionWindow: number;
+}
+
+export interface QuicStats {
+  readonly connections: number;
+  readonly streams: number;
+  readonly pendingBytes: number;
+  readonly accepted: number;
+  readonly dropped: number;
+}
+
+/** The binding's QuicServer class: quiche connections, no I/O (see native/quic/src/lib.rs). */
+export interface NativeQuicServer {
+  drive(inbound: Buffer, count: number): DriveResult;
+  sendHeaders(conn: number, stream: number, headers: string[], fin: boolean): boolean;
+  sendBody(conn: number, stream: number, data: Buffer, fin: boolean): number;
+  wantDrain(conn: number, stream: number): void;
+  sendTrailers(conn: number, stream: number, headers: string[]): boolean;
+  setReading(conn: number, stream: number, reading: boolean): void;
+  stopReading(conn: number, stream: number): void;
+  resetStream(conn: number, stream: number, code: number): void;
+  shutdown(): void;
+  closeAll(): void;
+  closeConnection(conn: number, code: number, reason: string): void;
+  reloadCertificates(certPath: string, keyPath: string): void;
+  stats(): QuicStats;
+}
+
+export interface QuicBinding {
+  readonly QuicServer: new (opts: QuicServerOptions) => NativeQuicServer;
+}
+
+/** The binding, or why it is unavailable (loaded once per process). */
+export type BindingResult = { readonly binding: QuicBinding; readonly error: null } | { readonly binding: null; readonly error: string };
+
+let cached: BindingResult | undefined;
+
+/** Path of the binding built by native/quic/build.mjs; ANOMALY_QUIC_BINDING overrides it. */
+export function bindingPath(): string {
+  return process.env.ANOMALY_QUIC_BINDING ?? fileURLToPath(new URL('../../../../native/quic/anomaly_quic.node', import.meta.url));
+}
+
+export function loadBinding(): BindingResult {
+  if (cached !== undefined) return cached;
+  const path = bindingPath();
+  if (!existsSync(path)) {
+    cached = { binding: null, error: `the QUIC binding was not built (${path} is missing; it needs Rust's cargo: run \`node native/quic/build.mjs\`)` };
+    return cached;
+  }
+  try {
+    const require = createRequire(import.meta.url);
+    cached = { binding: require(path) as QuicBinding, error: null };
+  } catch (err) {
+    cached = { binding: null, error: `the QUIC binding ${path} could not be loaded: ${(err as Error).message}` };
+  }
+  return cached;
+}
