@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Logger } from '../../core/logger.js';
 import type { Request } from '../../core/request.js';
@@ -13,6 +14,8 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
 
 /** Errors where the request never reached the upstream: any method may go to another target. */
 const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT']);
+/** Bodies up to this size (with a Content-Length) are buffered, so retries can resend them. */
+const REPLAYABLE_BODY = 64 * 1024;
 const TIMEOUTS = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT']);
 
 export interface ForwardOptions {
@@ -61,11 +64,14 @@ export function gatewayError(status: number, detail: string): Response {
  */
 export async function forward(req: Request, opts: ForwardOptions): Promise<Response> {
   const group = opts.group;
-  const hasBody = req.body.present;
-  const idempotent = IDEMPOTENT.has(req.method) && !hasBody;
+  // Small bodies of known length are buffered so that a retry can send them again; larger or
+  // chunked ones stream (with backpressure) and are never retried once undici has taken them.
+  let body: Readable | Buffer | null = null;
+  if (req.body.present) body = req.body.length !== null && req.body.length <= REPLAYABLE_BODY ? await req.body.bytes() : req.body.stream();
+  const replayable = body === null || Buffer.isBuffer(body);
+  const idempotent = IDEMPOTENT.has(req.method) && replayable;
   const headers = upstreamRequestHeaders(req, opts.forwarding, false);
   const path = upstreamPath(req.target, opts.stripPrefix);
-  const body = hasBody ? req.body.stream() : null;
   const breq = balanceRequest(req);
   const attempts = group.retry.attempts;
   let tried: Set<UpstreamTarget> | null = null;
@@ -90,8 +96,8 @@ export async function forward(req: Request, opts: ForwardOptions): Promise<Respo
       const code = errorCode(err);
       group.failed(target, code);
       lastError = err;
-      // After a connect failure nothing was sent: a body stream is still unread.
-      if (!idempotent && !(CONNECT_ERRORS.has(code) && (body === null || !body.readableDidRead))) break;
+      // After a connect failure nothing was sent: any method may try elsewhere if its body can be sent again.
+      if (!idempotent && !(CONNECT_ERRORS.has(code) && replayable)) break;
       (tried ??= new Set()).add(target);
       continue;
     }
