@@ -82,8 +82,11 @@ class JavaInstance implements AppInstance {
       return answer.response;
     } catch (err) {
       this.stats.errors++;
-      const e = err instanceof GuestError ? err : new GuestError('exception', String(err), { file: this.file });
+      let e = err instanceof GuestError ? err : new GuestError('exception', String(err), { file: this.file });
       if (e.kind === 'deadline') {
+        // The stuck-thread count rides on the logged 504 line (the engine has no logger of its own in the standard wiring).
+        const t = javaThreadStats(host);
+        if (t.running > 0) e = new GuestError('deadline', `${e.message}; ${t.running} earlier worker thread(s) ignored interrupt${t.stopSupported ? ' and stop' : ''} and still run`, { file: e.file, line: e.line });
         this.stats.deadlines++;
         this.isBroken = true;
         this.watchStuck();

@@ -10,15 +10,23 @@ from typing import Any, Iterator
 import httpx
 import pytest
 
-from conftest import ROOT, AnomalyServer, ssl_context
+from conftest import ROOT, AnomalyServer, require_tool, ssl_context
 
 # engine id -> (file extension, language name the apps report)
 ENGINES: dict[str, tuple[str, str]] = {
     "quickjs": (".js", "js"),
     "fengari": (".lua", "lua"),
     "wasmoon": (".lua", "lua"),
+    "java": (".java", "java"),
 }
+# Engines that need a tool on the machine (skipped loudly without it locally, a failure in CI).
+NEEDS_TOOL = {"java": "javac"}
 APPS = ("hello", "echo", "todo")
+
+
+def _app_file(ext: str) -> str:
+    # Java's file is named after its public class.
+    return "App.java" if ext == ".java" else f"app{ext}"
 
 
 def _routes() -> list[dict[str, Any]]:
@@ -27,7 +35,7 @@ def _routes() -> list[dict[str, Any]]:
         for app in APPS:
             routes.append({
                 "path": f"/{engine}/{app}/*",
-                "app": {"file": str(ROOT / "apps" / app / f"app{ext}"), "engine": engine, "instances": 1},
+                "app": {"file": str(ROOT / "apps" / app / _app_file(ext)), "engine": engine, "instances": 1},
             })
     return routes
 
@@ -46,6 +54,8 @@ def http(request: pytest.FixtureRequest, srv: AnomalyServer) -> Iterator[httpx.C
 
 @pytest.fixture(params=list(ENGINES))
 def engine(request: pytest.FixtureRequest) -> str:
+    if request.param in NEEDS_TOOL:
+        require_tool(NEEDS_TOOL[request.param])
     return request.param
 
 
