@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { LineCounter, parseDocument, visit, type Document } from 'yaml';
 import { ErrorCodes } from '../core/errors.js';
+import type { HandlerModule } from '../core/module.js';
 import { fieldName, problemsFromAjv, type LocatedProblem } from './ajv-problems.js';
 import { ConfigError, type ConfigProblem } from './errors.js';
 import { crossFieldProblems, defaultHomeDir, normalise } from './normalise.js';
@@ -45,6 +46,7 @@ export function createConfigParser(modules: ReadonlyArray<ModuleSchema>): Config
       }
       const schemaProblems = problemsFromAjv(validator.validate(data), data, positions);
       const problems = [...schemaProblems, ...crossFieldProblems(data, validator.handlerIds, positions, schemaProblems)];
+      if (problems.length === 0) problems.push(...moduleProblems(data as Record<string, unknown>, modules, validator.sectionKeys, positions));
       if (problems.length > 0) {
         problems.sort((a, b) => a.at.line - b.at.line || a.at.column - b.at.column);
         throw new ConfigError(ErrorCodes.CONFIG_INVALID, problems.map((p) => withFile(p, file)));
@@ -63,6 +65,24 @@ export function createConfigParser(modules: ReadonlyArray<ModuleSchema>): Config
       return config;
     },
   };
+}
+
+/** What the modules' own validate() hooks say about each route's block (schema-valid data only). */
+function moduleProblems(data: Record<string, unknown>, modules: ReadonlyArray<ModuleSchema>, sectionKeys: readonly string[], positions: SourcePositions): LocatedProblem[] {
+  const sections: Record<string, unknown> = {};
+  for (const key of sectionKeys) if (data[key] !== undefined) sections[key] = data[key];
+  const problems: LocatedProblem[] = [];
+  const sites = Array.isArray(data.sites) ? (data.sites as Array<{ routes?: Array<Record<string, unknown>> }>) : [];
+  sites.forEach((site, s) => {
+    (site.routes ?? []).forEach((route, r) => {
+      for (const module of modules as ReadonlyArray<ModuleSchema & Pick<HandlerModule, 'validate'>>) {
+        if (module.validate === undefined || route[module.id] === undefined) continue;
+        const path = ['sites', s, 'routes', r, module.id];
+        for (const message of module.validate(route[module.id], sections)) problems.push({ path, at: positions.field(path), message });
+      }
+    });
+  });
+  return problems;
 }
 
 /** Parses and validates config text. `file` names it in messages; throws ConfigError. */

@@ -33,5 +33,10 @@ export interface HandlerModule<C = unknown> {
   readonly schema: Record<string, unknown>;
   /** Top-level config keys this module owns (e.g. proxy's `upstreams:`), each with its value's schema. */
   readonly sections?: Readonly<Record<string, Record<string, unknown>>>;
+  /**
+   * Checks that need more than the schema (references between a route and a section), run by the
+   * config loader so `anomaly check` reports them; returns problem messages, empty when fine.
+   */
+  validate?(config: C, sections: Readonly<Record<string, unknown>>): string[];
   create(config: C, ctx: ModuleContext): ProvisionedHandler | Promise<ProvisionedHandler>;
 }

@@ -8,28 +8,38 @@ import { proxyUpgrade } from './websocket.js';
 const VIA = '1.1 anomaly';
 
 /** The named groups of the top-level `upstreams:` section. */
-function namedGroups(ctx: ModuleContext): Record<string, GroupConfig> {
-  return (ctx.sections?.upstreams ?? {}) as Record<string, GroupConfig>;
+function namedGroups(sections: Readonly<Record<string, unknown>> | undefined): Record<string, GroupConfig> {
+  return (sections?.upstreams ?? {}) as Record<string, GroupConfig>;
 }
 
-function groupFor(config: ProxyConfig, ctx: ModuleContext): { group: UpstreamGroup; owned: boolean } {
+/** The group config a route uses (named or inline) and the field path for messages; throws ProxyConfigError. */
+function resolveGroup(config: ProxyConfig, sections: Readonly<Record<string, unknown>> | undefined): { name: string; group: Partial<GroupConfig>; where: string } {
   if (config.upstream !== undefined) {
     const inline = GROUP_KEYS.filter((k) => (config as Record<string, unknown>)[k] !== undefined);
     if (inline.length > 0) throw new ProxyConfigError(`"upstream" names a group, so ${inline.join(', ')} belong under upstreams.${config.upstream}, not here`);
-    const groups = namedGroups(ctx);
+    const groups = namedGroups(sections);
     const groupConfig = groups[config.upstream];
     if (groupConfig === undefined) {
       const known = Object.keys(groups);
       throw new ProxyConfigError(`upstream: no group "${config.upstream}" under upstreams:${known.length > 0 ? ` (defined: ${known.join(', ')})` : ' (there is no upstreams: section)'}`);
     }
+    return { name: config.upstream, group: groupConfig, where: `upstreams.${config.upstream}` };
+  }
+  if (config.to === undefined) throw new ProxyConfigError('needs "to" (upstream URLs) or "upstream" (a group from upstreams:)');
+  return { name: 'inline', group: config, where: 'proxy' };
+}
+
+function groupFor(config: ProxyConfig, ctx: ModuleContext): { group: UpstreamGroup; owned: boolean } {
+  const resolved = resolveGroup(config, ctx.sections);
+  const options = groupOptions(resolved.name, resolved.group, resolved.where);
+  if (config.upstream !== undefined) {
     const name = config.upstream;
-    const build = (): UpstreamGroup => new UpstreamGroup(groupOptions(name, groupConfig, `upstreams.${name}`), ctx.logger);
+    const build = (): UpstreamGroup => new UpstreamGroup(options, ctx.logger);
     // Routes naming the same group share one: its pools, connection counts and health.
     if (ctx.shared === undefined) return { group: build(), owned: true };
     return { group: ctx.shared(`proxy.upstream.${name}`, build, (g) => g.close()), owned: false };
   }
-  if (config.to === undefined) throw new ProxyConfigError('needs "to" (upstream URLs) or "upstream" (a group from upstreams:)');
-  return { group: new UpstreamGroup(groupOptions('inline', config, 'proxy'), ctx.logger), owned: true };
+  return { group: new UpstreamGroup(options, ctx.logger), owned: true };
 }
 
 function pairs(map: Record<string, string> | undefined): Array<[string, string]> {
@@ -48,6 +58,17 @@ export const proxyModule: HandlerModule<ProxyConfig> = {
   id: 'proxy',
   schema: PROXY_SCHEMA,
   sections: { upstreams: UPSTREAMS_SCHEMA },
+  validate(config, sections) {
+    try {
+      checkTrusted(config.trusted_proxies ?? []);
+      const resolved = resolveGroup(config, sections);
+      groupOptions(resolved.name, resolved.group, resolved.where);
+      return [];
+    } catch (err) {
+      if (err instanceof ProxyConfigError) return [err.message];
+      throw err;
+    }
+  },
   create(config, ctx) {
     checkTrusted(config.trusted_proxies ?? []);
     const { group, owned } = groupFor(config, ctx);
