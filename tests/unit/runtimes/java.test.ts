@@ -1,7 +1,10 @@
 /** The Java engine against the shared contract suite, plus Java-specific checks. Skipped (loudly) without a JDK. */
-import { loadContractApps, runContractSuite } from './contract-suite.js';
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { GuestError, type AppInstance } from '../../../runtimes/contract.js';
 import { javaRuntime } from '../../../runtimes/java/index.js';
-import { findJdk } from '../../../runtimes/java/jdk.js';
+import { findJdk, JdkMissing } from '../../../runtimes/java/jdk.js';
+import { bodyText, guestRequest, header, loadContractApps, runContractSuite, SUITE_LIMITS } from './contract-suite.js';
 
 let jdk: string | null = null;
 try {
@@ -13,4 +16,127 @@ try {
 
 if (jdk !== null) {
   runContractSuite('java', () => javaRuntime(), loadContractApps('java', '.java'));
+}
+
+describe('findJdk', () => {
+  it('says what is missing and how to fix it when there is no JDK', () => {
+    assert.throws(
+      () => findJdk({ JAVA_HOME: '/nonexistent/jdk', PATH: '/nonexistent/bin' }),
+      (e: unknown) => e instanceof JdkMissing && /JAVA_HOME points to \/nonexistent\/jdk/.test(e.message) && /no javac or java on the PATH/.test(e.message) && /default-jdk-headless/.test(e.message),
+    );
+  });
+
+  it('a runtime load without a JDK is a load error with that message', async () => {
+    const rt = javaRuntime({ env: { PATH: '/nonexistent/bin' } });
+    await assert.rejects(rt.load({ file: '/virtual/App.java', code: 'class App {}' }, SUITE_LIMITS), (e: unknown) => e instanceof GuestError && e.kind === 'load' && /need a JDK/.test(e.message));
+  });
+});
+
+if (jdk !== null) {
+  describe('Java specifics', () => {
+    const rt = javaRuntime();
+    const live: AppInstance[] = [];
+    const load = async (code: string, limits = SUITE_LIMITS): Promise<AppInstance> => {
+      const app = await rt.load({ file: '/virtual/App.java', code }, limits);
+      live.push(app);
+      return app;
+    };
+    after(() => {
+      for (const app of live) app.dispose();
+    });
+    const handlerApp = (body: string, imports = ''): string =>
+      `import anomaly.*;\nimport java.util.*;\n${imports}\npublic class App implements Handler {\n  public Response handle(Request req) throws Exception {\n    ${body}\n  }\n}\n`;
+
+    it('text outside the BMP and NUL cross the boundary intact, in both directions', async () => {
+      const app = await load(handlerApp('return Response.text(req.header("x-t") + "|" + req.query("q") + "|" + req.text() + "|" + req.param("p")).header("x-back", req.header("x-t"));'));
+      const weird = 'é😀\u0000z';
+      const res = await app.handle(guestRequest({
+        headers: new Map([['x-t', [weird]]]), query: new Map([['q', [weird]]]), params: { p: weird }, body: Buffer.from(weird),
+      }));
+      assert.equal(bodyText(res), [weird, weird, weird, weird].join('|'));
+      assert.equal(header(res, 'x-back'), weird);
+    });
+
+    it('a compile error names the line; a second class file error too', async () => {
+      await assert.rejects(load('import anomaly.*;\npublic class App implements Handler {\n  public Response handle(Request r) { return nope; }\n}\n'), (e: unknown) => e instanceof GuestError && e.kind === 'load' && e.line === 3 && /cannot find symbol/.test(e.message));
+      await assert.rejects(load('public class Nothing {}\n'), (e: unknown) => e instanceof GuestError && e.kind === 'load' && /no public class implementing anomaly.Handler/.test(e.message));
+    });
+
+    it('an exception names its line in App.java; a constructor that throws is a load error', async () => {
+      const app = await load(handlerApp('Object o = null;\n    return Response.text(o.toString());'));
+      await assert.rejects(app.handle(guestRequest()), (e: unknown) => e instanceof GuestError && e.kind === 'exception' && e.line === 7 && /NullPointerException/.test(e.message));
+      assert.equal(app.broken, false);
+      await assert.rejects(
+        load('import anomaly.*;\npublic class App implements Handler {\n  public App() { throw new RuntimeException("no start"); }\n  public Response handle(Request r) { return null; }\n}\n'),
+        (e: unknown) => e instanceof GuestError && e.kind === 'load' && /no start/.test(e.message) && e.line === 3,
+      );
+    });
+
+    it('Thread.sleep past the deadline: 504 near the deadline, the worker interrupted, the instance replaced', async () => {
+      const app = await load(handlerApp('Thread.sleep(60_000);\n    return Response.text("late");'), { ...SUITE_LIMITS, deadlineMs: 300 });
+      const started = Date.now();
+      await assert.rejects(app.handle(guestRequest()), (e: unknown) => e instanceof GuestError && e.kind === 'deadline');
+      assert.ok(Date.now() - started < 1500, `answered after ${Date.now() - started} ms`);
+      assert.equal(app.broken, true);
+      assert.equal(app.stats.deadlines, 1);
+    });
+
+    it('a slow handler does not hold the event loop', async () => {
+      const app = await load(handlerApp('Thread.sleep(300);\n    return Response.text("slow");'));
+      let ticks = 0;
+      const timer = setInterval(() => ticks++, 10);
+      const res = await app.handle(guestRequest());
+      clearInterval(timer);
+      assert.equal(bodyText(res), 'slow');
+      assert.ok(ticks >= 10, `the event loop ran ${ticks} 10 ms timers during a 300 ms call`);
+    });
+
+    it('router: 405 with allow, *rest, percent-decoded params, HEAD as GET, form bodies', async () => {
+      const app = await load(`import anomaly.*;
+public class App extends Router {
+  public App() {
+    get("/files/*path", r -> Response.text(r.param("path")));
+    get("/u/:name", r -> Response.text(r.param("name")));
+    post("/form", r -> Response.text(r.form().get("x").get(0) + "/" + r.form().get("x").size() + "/" + r.form().get("y").get(0)));
+  }
+}`);
+      assert.equal(bodyText(await app.handle(guestRequest({ path: '/files/a/b%20c.txt' }))), 'a/b c.txt');
+      assert.equal(bodyText(await app.handle(guestRequest({ path: '/u/j%C3%B6rg' }))), 'jörg');
+      assert.equal(bodyText(await app.handle(guestRequest({ method: 'HEAD', path: '/u/x' }))), 'x');
+      const wrong = await app.handle(guestRequest({ method: 'DELETE', path: '/u/x' }));
+      assert.equal(wrong.status, 405);
+      assert.equal(header(wrong, 'allow'), 'GET');
+      assert.equal((await app.handle(guestRequest({ path: '/nope' }))).status, 404);
+      assert.equal(bodyText(await app.handle(guestRequest({ method: 'POST', path: '/form', body: Buffer.from('x=1+2&x=3&y=%C3%A9') }))), '1 2/2/é');
+    });
+
+    it('json: round trip (escapes, unicode, nesting, numbers, null, empty containers); invalid JSON is Json.Error', async () => {
+      const app = await load(handlerApp('try { return Response.json(Json.parse(req.text())); } catch (Json.Error e) { return Response.text(e.getMessage(), 400); }'));
+      const value = { s: 'é\u0001"\\\n😀\u2028', n: [1, -2.5, 1e21, 0, 9007199254740993], t: true, f: false, z: null, e: [], o: {} };
+      const res = await app.handle(guestRequest({ body: Buffer.from(JSON.stringify(value).replace('😀', '\\ud83d\\ude00')) }));
+      assert.deepEqual(JSON.parse(bodyText(res)), value);
+      const bad = await app.handle(guestRequest({ body: Buffer.from('{"a": tru}') }));
+      assert.equal(bad.status, 400);
+      assert.match(bodyText(bad), /invalid JSON at offset 6/);
+    });
+
+    it('each instance has its own static state; instances of one source share one compile', async () => {
+      const code = handlerApp('return Response.text(String.valueOf(++n));').replace('public class App implements Handler {', 'public class App implements Handler {\n  static int n;');
+      const a = await load(code);
+      const t0 = performance.now();
+      const b = await load(code);
+      const second = performance.now() - t0;
+      await a.handle(guestRequest());
+      assert.equal(bodyText(await a.handle(guestRequest())), '2');
+      assert.equal(bodyText(await b.handle(guestRequest())), '1');
+      assert.ok(second < 100, `a cached load took ${second.toFixed(0)} ms`);
+    });
+
+    it('invalid answers: null response, bad status', async () => {
+      const nul = await load(handlerApp('return null;'));
+      await assert.rejects(nul.handle(guestRequest()), (e: unknown) => e instanceof GuestError && e.kind === 'response');
+      const bad = await load(handlerApp('return new Response(99);'));
+      await assert.rejects(bad.handle(guestRequest()), (e: unknown) => e instanceof GuestError && e.kind === 'response' && /invalid status 99/.test(e.message));
+    });
+  });
 }
