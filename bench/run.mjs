@@ -16,6 +16,7 @@ import { freePorts, waitReady } from './lib/net.mjs';
 import { runLoad } from './lib/load.mjs';
 import { makeCertificate } from './lib/cert.mjs';
 import { SERVER_KINDS } from './lib/servers.mjs';
+import { nginxCommand } from './lib/nginx.mjs';
 import { SCENARIOS } from './lib/scenarios.mjs';
 import { summarize, scenarioMarkdown, reportMarkdown, replaceLastRun } from './lib/report.mjs';
 
@@ -153,7 +154,26 @@ class Bench {
   }
 
   /** Start one server of a scenario; resolves an instance (with `error` when it did not start). */
-  async start(scenario, key, ports) {
+  /**
+   * The upstream of the proxy scenarios: nginx answering /hello, pinned to the load generator's
+   * CPU so that the proxy under test has its core to itself (it is the same for every proxy).
+   */
+  async startBackend(scenario) {
+    const dir = join(this.tmp, scenario.name, 'backend');
+    mkdirSync(dir, { recursive: true });
+    const [port] = await freePorts(1);
+    const [cmd, args] = nginxCommand({ dir, port, transport: 'h1', staticDir: this.staticDir, cert: this.cert, accessLog: false });
+    const child = this.registry.spawn(cmd, args, { cpu: CLIENT_CPU, cwd: dir, stderr: 'ignore' });
+    try {
+      await waitReady({ transport: 'h1', port, path: '/hello', expectBytes: 11, timeoutMs: READY_TIMEOUT_MS, exited: child.exited });
+    } catch (e) {
+      await this.registry.stop(child);
+      return { error: `upstream nginx did not start: ${e.message}` };
+    }
+    return { child, port };
+  }
+
+  async start(scenario, key, ports, backendPort) {
     const kind = SERVER_KINDS[key];
     const label = kind.label[scenario.transport] ?? `${key} (${scenario.transport})`;
     const inst = { key, label, scenario, runs: [], warmed: false };
@@ -161,7 +181,7 @@ class Bench {
     mkdirSync(dir, { recursive: true });
     try {
       const ctx = {
-        scenario, transport: scenario.transport, dir, ports, cert: this.cert,
+        scenario, transport: scenario.transport, dir, ports, cert: this.cert, backendPort,
         staticDir: this.staticDir, benchDir: BENCH_DIR, repoDir: REPO_DIR,
       };
       const spec = kind.build(ctx);
@@ -236,7 +256,12 @@ class Bench {
       : `h2load -t${scenario.load.threads} -c${scenario.load.connections} -m${scenario.load.streams} ${scenario.transport} GET ${scenario.path}`;
     console.log(`\n== ${scenario.name}: ${scenario.title} — ${keys.join(', ')}`);
     const ports = await freePorts(2 * keys.length);
-    const instances = await Promise.all(keys.map((k, i) => this.start(scenario, k, ports.slice(2 * i, 2 * i + 2))));
+    const backend = scenario.backend ? await this.startBackend(scenario) : null;
+    if (backend?.error) {
+      console.log(`  backend: ${backend.error}`);
+      return null;
+    }
+    const instances = await Promise.all(keys.map((k, i) => this.start(scenario, k, ports.slice(2 * i, 2 * i + 2), backend?.port)));
     for (const i of instances) if (i.error) console.log(`  ${i.label}: ${i.error.split('\n')[0]}`);
     const live = instances.filter((i) => !i.error);
     let runsDone = 0;
@@ -261,6 +286,7 @@ class Bench {
       runsDone++;
     }
     await Promise.all(instances.map((i) => (i.child ? this.registry.stop(i.child) : null)));
+    if (backend?.child) await this.registry.stop(backend.child);
     const ref = SERVER_KINDS[scenario.reference];
     const result = summarize({
       name: scenario.name,

@@ -4,8 +4,21 @@ import { join } from 'node:path';
 
 const LISTEN_FLAGS = { h1: '', h1s: ' ssl', h2s: ' ssl http2', h2c: ' http2' };
 
+/** nginx as a reverse proxy with upstream keep-alive (the usual production setup) and X-Forwarded-*. */
+function proxyLocations(upstreamPort) {
+  return `location / {
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_buffering on;
+    }`;
+}
+
 /** Writes <dir>/nginx.conf and returns the command line that runs it. */
-export function nginxCommand({ dir, port, transport, staticDir, cert, accessLog }) {
+export function nginxCommand({ dir, port, transport, staticDir, cert, accessLog, upstreamPort }) {
   for (const sub of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(dir, sub), { recursive: true });
   const mime = existsSync('/etc/nginx/mime.types')
     ? 'include /etc/nginx/mime.types;'
@@ -39,14 +52,18 @@ http {
     listen 127.0.0.1:${port}${LISTEN_FLAGS[transport]};
     server_name localhost;
     ${tls}
-    location = /hello {
+    ${upstreamPort ? proxyLocations(upstreamPort) : `location = /hello {
       default_type text/plain;
       return 200 "hello world";
     }
     location / {
       root ${staticDir};
-    }
+    }`}
   }
+  ${upstreamPort ? `upstream backend {
+    server 127.0.0.1:${upstreamPort};
+    keepalive 64;
+  }` : ''}
 }
 `;
   const file = join(dir, 'nginx.conf');

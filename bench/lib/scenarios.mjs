@@ -46,6 +46,17 @@ export const SCENARIOS = [
     goal: { server: 'anomaly', metric: 'rps', op: '>=', value: 0.9, text: 'req/s >= 0.9x nginx' },
   },
   {
+    // The upstream (nginx answering "hello world") runs on the load generator's CPU, so that each
+    // proxy has CPU 0 to itself; see bench/README.md.
+    name: 'proxy-h1',
+    title: 'reverse proxy over HTTP/1.1 to a keep-alive upstream (11-byte answer)',
+    transport: 'h1', content: 'proxy', path: '/hello', bytes: 11, load: WRK,
+    backend: 'nginx-hello',
+    servers: ['nginx', 'anomaly', 'fastify', 'http-proxy', 'bare-undici', 'bare-agent'],
+    reference: 'nginx',
+    goal: { server: 'anomaly', metric: 'rps', op: '>=', value: 0.6, text: 'req/s >= 0.6x nginx proxy_pass (and >= 1.5x http-proxy)' },
+  },
+  {
     name: 'tls-h1',
     title: 'hello world over HTTPS/1.1 (keep-alive)',
     transport: 'h1s', content: 'hello', path: '/hello', bytes: 11, load: WRK,
