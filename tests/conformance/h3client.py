@@ -41,10 +41,23 @@ class _Pending:
         self.reset_code: Optional[int] = None
 
 
+class _H3Connection(H3Connection):
+    """aioquic checks content-length against DATA on every response, even HEAD's (RFC 9110 §9.3.2
+    lets a HEAD response carry the length of the body it omits): skip the check for HEAD streams."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.head_streams: set[int] = set()
+
+    def _check_content_length(self, stream: Any) -> None:
+        if stream.stream_id not in self.head_streams:
+            super()._check_content_length(stream)
+
+
 class H3Protocol(QuicConnectionProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.h3 = H3Connection(self._quic)
+        self.h3 = _H3Connection(self._quic)
         self.pending: dict[int, _Pending] = {}
         self.terminated: Optional[ConnectionTerminated] = None
         self.closed_event = asyncio.Event()
@@ -84,6 +97,8 @@ class H3Protocol(QuicConnectionProtocol):
         stream_id = self._quic.get_next_available_stream_id()
         p = _Pending()
         self.pending[stream_id] = p
+        if method == "HEAD":
+            self.h3.head_streams.add(stream_id)
         fields = [(b":method", method.encode()), (b":scheme", b"https"), (b":authority", authority.encode()),
                   (b":path", path.encode())]
         fields += [(k.encode(), v.encode()) for k, v in (headers or [])]
