@@ -329,18 +329,21 @@ export class Request {
 // Response
 
 const TEXT = 'text/plain; charset=utf-8';
-const UNSAFE = /[\0\x1d-\x1f]/;
 
 export class Response {
   /**
    * @param body string | Uint8Array | ArrayBuffer | null
    * @param init { status?: number, headers?: object | [name, value][] }
    */
-  constructor(body = null, init = {}) {
-    this.status = init.status === undefined ? 200 : init.status;
+  constructor(body, init) {
+    // No default parameters or destructuring: in QuickJS each costs microseconds per response.
+    this.status = 200;
     this.headers = {};
-    if (init.headers) for (const [k, v] of headerPairs(init.headers)) this.append(k, v);
-    this.body = body;
+    this.body = body === undefined ? null : body;
+    if (init !== undefined && init !== null) {
+      if (init.status !== undefined) this.status = init.status;
+      if (init.headers) for (const [k, v] of headerPairs(init.headers)) this.append(k, v);
+    }
   }
   /** Sets a header (replacing any value); chainable. */
   set(name, value) {
@@ -354,17 +357,29 @@ export class Response {
     this.headers[k] = prev === undefined ? String(value) : [].concat(prev, String(value));
     return this;
   }
-  static text(s, status = 200) {
-    return new Response(String(s), { status, headers: { 'content-type': TEXT } });
+  static text(s, status) {
+    const r = new Response(typeof s === 'string' ? s : String(s));
+    if (status !== undefined) r.status = status;
+    r.headers['content-type'] = TEXT;
+    return r;
   }
-  static json(v, status = 200) {
-    return new Response(JSON.stringify(v), { status, headers: { 'content-type': 'application/json' } });
+  static json(v, status) {
+    const r = new Response(JSON.stringify(v));
+    if (status !== undefined) r.status = status;
+    r.headers['content-type'] = 'application/json';
+    return r;
   }
-  static bytes(b, status = 200) {
-    return new Response(b, { status, headers: { 'content-type': 'application/octet-stream' } });
+  static bytes(b, status) {
+    const r = new Response(b);
+    if (status !== undefined) r.status = status;
+    r.headers['content-type'] = 'application/octet-stream';
+    return r;
   }
-  static redirect(url, status = 302) {
-    return new Response(null, { status, headers: { location: String(url) } });
+  static redirect(url, status) {
+    const r = new Response(null);
+    r.status = status === undefined ? 302 : status;
+    r.headers.location = String(url);
+    return r;
   }
 }
 
@@ -469,40 +484,63 @@ function toArrayBuffer(b) {
   return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength);
 }
 
-const STRING_HEAD = '200' + US + 'content-type' + GS + TEXT + US + 't';
+const STRING_HEAD = '200' + US + '1' + US + 'content-type' + GS + TEXT + US + 't';
 
-// Set by flatten(): whether the headers named a content-type (saves a second pass).
+// Set by flatten(): whether the headers named a content-type (saves a second pass), and how many
+// fields it wrote (the host checks the count, so a separator inside a value cannot add a field).
 let flatHadType = false;
+let flatCount = 0;
 
-function add(flat, k, v) {
-  if (!flatHadType && (k === 'content-type' || k.toLowerCase() === 'content-type')) flatHadType = true;
-  return flat === '' ? k + GS + v : flat + RS + k + GS + v;
+function isContentType(k) {
+  return k === 'content-type' || (k.length === 12 && k.toLowerCase() === 'content-type');
 }
 
-/** Response headers (object or pairs) -> "name GS value RS name GS value". */
+/**
+ * Response headers (object or pairs) -> "name GS value RS name GS value". Written out inline:
+ * in QuickJS every call and String() conversion is a measurable share of a small response.
+ */
 function flatten(h) {
   flatHadType = false;
+  flatCount = 0;
   let flat = '';
   if (h === null || h === undefined) return flat;
   if (Array.isArray(h)) {
-    for (const p of h) flat = add(flat, String(p[0]), String(p[1]));
+    for (let i = 0; i < h.length; i++) {
+      const k = String(h[i][0]);
+      if (!flatHadType && isContentType(k)) flatHadType = true;
+      flat = flat === '' ? k + GS + String(h[i][1]) : flat + RS + k + GS + String(h[i][1]);
+    }
+    flatCount = h.length;
     return flat;
   }
   for (const k in h) {
-    const v = h[k];
+    let v = h[k];
     if (v === undefined || v === null) continue;
-    if (Array.isArray(v)) for (const x of v) flat = add(flat, k, String(x));
-    else flat = add(flat, k, String(v));
+    if (!flatHadType && isContentType(k)) flatHadType = true;
+    if (typeof v !== 'string') {
+      if (!Array.isArray(v)) v = String(v);
+      else {
+        for (let i = 0; i < v.length; i++) flat = flat === '' ? k + GS + String(v[i]) : flat + RS + k + GS + String(v[i]);
+        flatCount += v.length;
+        continue;
+      }
+    }
+    flat = flat === '' ? k + GS + v : flat + RS + k + GS + v;
+    flatCount++;
   }
   return flat;
 }
 
-function unflatten(flat) {
-  if (flat === '') return [];
-  return flat.split(RS).map((h) => {
-    const g = h.indexOf(GS);
-    return [h.slice(0, g), h.slice(g + 1)];
-  });
+function add(flat, k, v) {
+  flatCount++;
+  return flat === '' ? k + GS + v : flat + RS + k + GS + v;
+}
+
+/** The header fields as [[name, value]] pairs, content-type added when missing (for the JSON form). */
+function headerList(h, type) {
+  const list = headerPairs(h);
+  if (type !== null) list.push(['content-type', type]);
+  return list;
 }
 
 /**
@@ -533,35 +571,40 @@ function makeDispatcher(app, maxBytes) {
     if (res === null || typeof res !== 'object') {
       throw new TypeError(`a handler must return a response, a {status, headers, body} object or a string (got ${res === null ? 'null' : typeof res})`);
     }
-    if (isBytes(res)) return answer(200, [['content-type', 'application/octet-stream']], res);
+    if (!(res instanceof Response) && isBytes(res)) return answer(200, [['content-type', 'application/octet-stream']], res);
     const status = res.status === undefined ? 200 : res.status;
-    if (typeof status !== 'number' || !Number.isInteger(status) || status < 100 || status > 599) {
+    // (x | 0) !== x also rejects non-numbers, fractions and NaN, in one step.
+    if ((status | 0) !== status || status < 100 || status > 599) {
       throw new RangeError(`invalid response status: ${String(status)}`);
     }
     let flat = flatten(res.headers);
     let body = res.body;
+    let type = null;
     if (body === undefined || body === null || body === '') body = null;
     else if (typeof body === 'string') {
-      if (!flatHadType) flat = add(flat, 'content-type', TEXT);
+      if (!flatHadType) type = TEXT;
     } else if (isBytes(body)) {
-      if (!flatHadType) flat = add(flat, 'content-type', 'application/octet-stream');
+      if (!flatHadType) type = 'application/octet-stream';
     } else {
       body = JSON.stringify(body);
-      if (!flatHadType) flat = add(flat, 'content-type', 'application/json');
+      if (!flatHadType) type = 'application/json';
     }
-    // Separators or NUL inside a header (never valid HTTP): the JSON form keeps them intact for the host to reject.
-    if (UNSAFE.test(flat)) return answer(status, unflatten(flat), body);
-    if (body === null) return status + US + flat + US + 'n';
+    if (type !== null) flat = add(flat, 'content-type', type);
+    // US or NUL inside a header would break the framing (RS and GS are caught by the host's field
+    // count): such answers (never valid HTTP) go in the JSON form for the host to reject.
+    if (flat.indexOf(US) >= 0 || flat.indexOf('\0') >= 0) return answer(status, headerList(res.headers, type), body);
+    const head = status + US + flatCount + US + flat + US;
+    if (body === null) return head + 'n';
     if (typeof body === 'string') {
       // A string longer than the limit is over it in UTF-8 too; the host checks the exact size.
       if (body.length > maxBytes) return JSON.stringify([0, null, body.length]);
       // The host reads strings up to the first NUL: such text travels as bytes.
-      if (body.indexOf('\0') < 0) return status + US + flat + US + 't' + body;
+      if (body.indexOf('\0') < 0) return head + 't' + body;
       body = encodeUtf8(body);
     }
     if (body.byteLength > maxBytes) return JSON.stringify([0, null, body.byteLength]);
     pendingBytes = toArrayBuffer(body);
-    return status + US + flat + US + 'b';
+    return head + 'b';
   };
 
   /** The general (JSON) form. */

@@ -5,11 +5,11 @@
  * guest promise either settles while the job queue drains or never will. Handles are disposed on
  * every path: one leaked handle makes runtime.dispose() abort.
  */
-import { shouldInterruptAfterDeadline, type QuickJSContext, type QuickJSHandle, type QuickJSRuntime, type QuickJSWASMModule } from 'quickjs-emscripten';
+import { type QuickJSContext, type QuickJSHandle, type QuickJSRuntime, type QuickJSWASMModule } from 'quickjs-emscripten';
 import { GuestError, type AppInstance, type AppSource, type GuestRequest, type GuestResponse, type RuntimeLimits, type RuntimeStats } from '../contract.js';
 import { isOutOfMemory, toGuestError } from './errors.js';
-import { stringMaker, type StringMaker } from './fast-string.js';
-import { decodeAnswer, encodeMeta } from './marshal.js';
+import { boundaryFor, BoundaryThrow, type Boundary } from './boundary.js';
+import { decodeAnswer, encodeMeta, SmuggledSeparator, type Answer } from './marshal.js';
 
 export type GuestLog = (level: string, message: string, file: string) => void;
 
@@ -30,7 +30,9 @@ export class QuickJSInstance implements AppInstance {
   private dispatchFn!: QuickJSHandle;
   private settleFn!: QuickJSHandle;
   private takeBytesFn!: QuickJSHandle;
-  private readonly newString: StringMaker;
+  private readonly boundary: Boundary;
+  /** Date.now() after which the interrupt handler stops the guest; Infinity between calls. */
+  private deadline = Infinity;
 
   private constructor(
     private readonly rt: QuickJSRuntime,
@@ -38,7 +40,14 @@ export class QuickJSInstance implements AppInstance {
     private readonly file: string,
     private readonly limits: RuntimeLimits,
   ) {
-    this.newString = stringMaker(ctx);
+    this.boundary = boundaryFor(ctx);
+    // One handler for the instance's life: QuickJS polls it every few thousand operations, and
+    // installing a fresh closure per call costs more than reading a field.
+    rt.setInterruptHandler(() => {
+      if (Date.now() <= this.deadline) return false;
+      this.interrupted = true;
+      return true;
+    });
   }
 
   /** Compiles and initialises the app; any failure is GuestError('load') and leaves nothing allocated. */
@@ -82,6 +91,7 @@ export class QuickJSInstance implements AppInstance {
     for (const h of this.owned) if (h.alive) h.dispose();
     this.owned.length = 0;
     try {
+      this.boundary.dispose();
       this.ctx.dispose();
       this.rt.dispose();
     } catch {
@@ -154,27 +164,33 @@ export class QuickJSInstance implements AppInstance {
   }
 
   private invoke(req: GuestRequest): GuestResponse {
-    const { ctx } = this;
-    const meta = this.newString(encodeMeta(req));
-    // newArrayBuffer copies from `new Uint8Array(arg)`, so a view (e.g. a pooled Buffer) is copied exactly.
-    const body = req.body.byteLength === 0 ? null : ctx.newArrayBuffer(req.body as unknown as ArrayBuffer);
-    let json: string;
-    try {
-      json = this.takeString(ctx.callFunction(this.dispatchFn, ctx.undefined, meta, body ?? ctx.undefined));
-    } finally {
-      meta.dispose();
-      body?.dispose();
-    }
+    let json = this.guestCall(() => this.boundary.callString(this.dispatchFn, encodeMeta(req), req.body.byteLength === 0 ? null : req.body));
     if (json === '') {
       this.drainJobs();
-      json = this.takeString(ctx.callFunction(this.settleFn, ctx.undefined));
+      json = this.guestCall(() => this.boundary.callString0(this.settleFn));
       if (json === '') throw new GuestError('exception', 'the handler returned a promise that never settles', { file: this.file });
     }
     return this.answer(json);
   }
 
+  /** Runs a boundary call; a guest exception becomes a GuestThrow with the dumped value. */
+  private guestCall(call: () => string): string {
+    try {
+      return call();
+    } catch (err) {
+      if (err instanceof BoundaryThrow) throw new GuestThrow(this.dumpAndDispose(err.error));
+      throw err;
+    }
+  }
+
   private answer(json: string): GuestResponse {
-    const a = decodeAnswer(json);
+    let a: Answer;
+    try {
+      a = decodeAnswer(json);
+    } catch (err) {
+      if (err instanceof SmuggledSeparator) throw new GuestError('response', err.message, { file: this.file });
+      throw err;
+    }
     const max = this.limits.maxResponseBytes;
     if (a.kind === 'too-large') throw new GuestError('response', `response body of ${a.size} bytes is over the limit (${max})`, { file: this.file });
     if (a.kind === 'binary') return { status: a.status, headers: a.headers, body: this.takeBytes() };
@@ -206,16 +222,11 @@ export class QuickJSInstance implements AppInstance {
 
   private arm(): void {
     this.interrupted = false;
-    const late = shouldInterruptAfterDeadline(Date.now() + this.limits.deadlineMs);
-    this.rt.setInterruptHandler(() => {
-      if (!late(this.rt)) return false;
-      this.interrupted = true;
-      return true;
-    });
+    this.deadline = Date.now() + this.limits.deadlineMs;
   }
 
   private disarm(): void {
-    this.rt.setInterruptHandler(() => false);
+    this.deadline = Infinity;
   }
 
   private drainJobs(): void {
@@ -226,15 +237,6 @@ export class QuickJSInstance implements AppInstance {
   private unwrap(result: { value?: QuickJSHandle; error?: QuickJSHandle }): QuickJSHandle {
     if (result.error) throw new GuestThrow(this.dumpAndDispose(result.error));
     return result.value as QuickJSHandle;
-  }
-
-  private takeString(result: { value?: QuickJSHandle; error?: QuickJSHandle }): string {
-    const h = this.unwrap(result);
-    try {
-      return this.ctx.getString(h);
-    } finally {
-      h.dispose();
-    }
   }
 
   private dumpAndDispose(h: QuickJSHandle): unknown {

@@ -10,8 +10,9 @@
  * NUL or one of these separators (which valid HTTP never produces) goes as a JSON array instead,
  * starting with '['. The body travels separately as an ArrayBuffer.
  *
- * Back: `status US headers US tag body`, headers `name GS value RS name GS value`, tag 't' (text
- * follows), 'n' (no body) or 'b' (binary: fetch the ArrayBuffer); or a JSON array
+ * Back: `status US count US headers US tag body`, headers `name GS value RS name GS value` (count
+ * fields: a separator smuggled inside a value changes the count or the shape and is refused), tag
+ * 't' (text follows), 'n' (no body) or 'b' (binary: fetch the ArrayBuffer); or a JSON array
  * `[status, [[name, value]...], body]` (status 0: body too large, body is its size), or '' (async).
  */
 import type { GuestRequest } from '../contract.js';
@@ -83,19 +84,26 @@ export type Answer =
   | { kind: 'binary'; status: number; headers: Array<[string, string]> }
   | { kind: 'too-large'; size: number };
 
+/** A header field whose text held a separator: never valid HTTP, answered as an invalid response. */
+export class SmuggledSeparator extends Error {}
+
 export function decodeAnswer(s: string): Answer {
   if (s.charCodeAt(0) === 0x5b /* [ */) return decodeAnswerJson(s);
   const a = s.indexOf(US);
-  const b = a < 0 ? -1 : s.indexOf(US, a + 1);
+  const c = a < 0 ? -1 : s.indexOf(US, a + 1);
+  const b = c < 0 ? -1 : s.indexOf(US, c + 1);
   if (b < 0) throw new Error('malformed answer from the guest binding');
   const status = Number(s.slice(0, a));
+  const count = Number(s.slice(a + 1, c));
   const headers: Array<[string, string]> = [];
-  if (b > a + 1) {
-    for (const h of s.slice(a + 1, b).split(RS)) {
+  if (b > c + 1) {
+    for (const h of s.slice(c + 1, b).split(RS)) {
       const i = h.indexOf(GS);
+      if (i < 0 || h.indexOf(GS, i + 1) >= 0) throw new SmuggledSeparator('a response header holds a control character');
       headers.push([h.slice(0, i), h.slice(i + 1)]);
     }
   }
+  if (headers.length !== count) throw new SmuggledSeparator('a response header holds a control character');
   const tag = s.charCodeAt(b + 1);
   if (tag === 0x74 /* t */) return { kind: 'text', status, headers, body: s.slice(b + 2) };
   if (tag === 0x62 /* b */) return { kind: 'binary', status, headers };

@@ -91,7 +91,8 @@ const EMPTY_BODY = new Uint8Array(0);
 // connection-specific fields that HTTP/2 forbids.
 const DROPPED = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'proxy-connection', 'upgrade', 'te']);
 const TOKEN = /^[!#$%&'*+.^_`|~0-9a-z-]+$/;
-const BAD_VALUE = /[\r\n\0]/;
+// Field values may hold visible characters, spaces and tabs (RFC 9110 §5.5): no other control characters.
+const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
 
 /** The guest's answer as a core Response; anything the wire could not carry is a GuestError('response'). */
 export function toResponse(g: GuestResponse, maxResponseBytes: number): Response {

@@ -77,6 +77,25 @@ export default app;`);
     app.dispose();
   });
 
+  it('a separator inside a header value cannot add a header field', async () => {
+    const app = await load(`import { Response } from 'anomaly';
+export default (req) => new Response('x', { headers: { 'x-a': req.query.get('v') } });`);
+    for (const v of ['a\x1eset-cookie\x1devil', 'a\x1devil', 'a\x1eset-cookie\x1devil\x1e']) {
+      await assert.rejects(
+        app.handle(guestRequest({ query: new Map([['v', [v]]]) })),
+        (err: GuestError) => err.kind === 'response',
+        JSON.stringify(v),
+      );
+    }
+    // US and NUL travel in the JSON form: the value arrives intact (the app handler then refuses it).
+    for (const v of ['a\x1fb', 'a\x00b', 'a\x1f\x1eb']) {
+      const res = await app.handle(guestRequest({ query: new Map([['v', [v]]]) }));
+      assert.deepEqual(res.headers.filter(([k]) => k === 'x-a'), [['x-a', v]]);
+      assert.equal(res.headers.length, 2);
+    }
+    app.dispose();
+  });
+
   it('text bodies with NUL and non-ASCII survive both ways', async () => {
     const app = await load(`export default (req) => 'got:' + req.text() + '\\u0000end';`);
     const res = await app.handle(guestRequest({ body: Buffer.from('é\u0000ü😀') }));
