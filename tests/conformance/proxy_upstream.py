@@ -6,7 +6,7 @@ As a script: ``python proxy_upstream.py PORT NAME [--ws]``. Endpoints (HTTP/1.1,
   /health              200, or the status last set with /_control/health/<status>
   /_control/health/N   sets the /health status (returns 204)
   /slow-head?ms=N      waits N ms before the response head
-  /slow-body?ms=N      sends the head, waits N ms, then the body
+  /slow-body?ms=N&size=S&early=E   sends the head and E bytes, waits N ms, then the rest
   /status/N            answers status N
   /flaky               the status last set with /_control/flaky/<status> (default 200)
   /big?bytes=N         N bytes of body, streamed in 64 KiB chunks
@@ -76,14 +76,18 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(int(q.get("ms", "1000")) / 1000)
             self._send(200, self._info())
         elif p == "/slow-body":
-            body = b"late body"
+            # The head and the first `early` bytes at once, the rest after `ms`.
+            size = int(q.get("size", "9"))
+            early = int(q.get("early", "0"))
+            body = b"late body" if size == 9 else b"y" * size
             self.send_response(200)
             self.send_header("content-length", str(len(body)))
             self.send_header("x-upstream", self.name)
             self.end_headers()
+            self.wfile.write(body[:early])
             self.wfile.flush()
             time.sleep(int(q.get("ms", "1000")) / 1000)
-            self.wfile.write(body)
+            self.wfile.write(body[early:])
         elif p.startswith("/status/"):
             self._send(int(p.rsplit("/", 1)[1]), self._info())
         elif p == "/big":

@@ -150,11 +150,17 @@ def test_idle_upstream_body_ends_the_response_instead_of_hanging(anomaly_server,
     (a,) = start(upstreams, "a")
     srv = anomaly_server({"sites": [{"routes": [{"path": "/*", "proxy": {"to": a.url, "timeouts": {"idle": "300ms"}}}]}]})
     with client(srv) as c:
+        # A small answer is read whole before the client gets it: a stalled one becomes a 504.
+        t0 = time.monotonic()
+        r = c.get("/slow-body", params={"ms": "3000"})
+        assert r.status_code == 504 and time.monotonic() - t0 < 2.5
+        # A large one streams: the client has the head already, so the connection is cut.
         t0 = time.monotonic()
         with pytest.raises(httpx.HTTPError):
-            c.get("/slow-body", params={"ms": "3000"})
+            c.get("/slow-body", params={"ms": "3000", "size": "200000", "early": "100000"})
         assert time.monotonic() - t0 < 2.5
         assert c.get("/slow-body", params={"ms": "10"}).text == "late body"
+        assert len(c.get("/slow-body", params={"ms": "10", "size": "200000", "early": "100000"}).content) == 200000
 
 
 def test_retries_go_to_another_target_on_connect_failure_and_chosen_5xx(anomaly_server, upstreams) -> None:

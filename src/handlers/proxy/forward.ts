@@ -6,8 +6,9 @@ import { Response } from '../../core/response.js';
 import { statusText } from '../../core/errors.js';
 import type { BalanceRequest } from '../../balance/policy.js';
 import type { UpstreamGroup } from '../../upstream/group.js';
+import { exchange, type UpstreamAnswer } from '../../upstream/exchange.js';
 import type { UpstreamTarget } from '../../upstream/target.js';
-import { clientResponseHeaders, upstreamRequestHeaders, type ForwardingOptions, type ResponseRules } from './headers.js';
+import { applyResponseRules, upstreamRequestHeaders, type ForwardingOptions, type ResponseRules } from './headers.js';
 
 /** Methods that may be sent twice (RFC 9110 §9.2.2); only these are retried after a request went out. */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
@@ -16,7 +17,9 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
 const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT']);
 /** Bodies up to this size (with a Content-Length) are buffered, so retries can resend them. */
 const REPLAYABLE_BODY = 64 * 1024;
-const TIMEOUTS = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT']);
+/** Answers up to this size (with a Content-Length) are read whole before the client gets them. */
+const BUFFERED_ANSWER = 64 * 1024;
+const TIMEOUTS = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
 
 export interface ForwardOptions {
   readonly group: UpstreamGroup;
@@ -83,14 +86,13 @@ export async function forward(req: Request, opts: ForwardOptions): Promise<Respo
     lastTarget = target;
     if (opts.forwarding.hostFromTarget) headers[1] = target.url.host;
     target.inFlight++;
-    let res: Dispatcher.ResponseData;
+    let res: UpstreamAnswer;
     try {
-      res = await target.pool.request({
-        method: req.method as Dispatcher.HttpMethod,
-        path: target.basePath + path,
-        headers,
-        body,
-      });
+      res = await exchange(
+        target.pool,
+        { method: req.method as Dispatcher.HttpMethod, path: target.basePath + path, headers, body },
+        BUFFERED_ANSWER,
+      );
     } catch (err) {
       target.inFlight--;
       const code = errorCode(err);
@@ -101,17 +103,18 @@ export async function forward(req: Request, opts: ForwardOptions): Promise<Respo
       (tried ??= new Set()).add(target);
       continue;
     }
-    if (idempotent && attempt + 1 < attempts && group.retry.statuses.has(res.statusCode) && group.hasOther(target, tried)) {
+    const answer = res.body;
+    if (idempotent && attempt + 1 < attempts && group.retry.statuses.has(res.status) && group.hasOther(target, tried)) {
       target.inFlight--;
-      group.failed(target, `status ${res.statusCode}`);
-      res.body.dump().catch(() => {});
+      group.failed(target, `status ${res.status}`);
+      if (!Buffer.isBuffer(answer)) answer.destroy();
       (tried ??= new Set()).add(target);
       continue;
     }
     group.succeeded(target);
-    const upstreamBody = res.body;
-    upstreamBody.once('close', () => target.inFlight--);
-    return new Response(res.statusCode, upstreamBody, clientResponseHeaders(res.headers, opts.response));
+    if (Buffer.isBuffer(answer)) target.inFlight--;
+    else answer.once('close', () => target.inFlight--);
+    return new Response(res.status, answer, applyResponseRules(res.headers, opts.response));
   }
   if (lastError === null) {
     opts.logger.warn({ upstream: group.name, method: req.method, path: req.path }, 'no upstream target available');

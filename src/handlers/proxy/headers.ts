@@ -96,7 +96,15 @@ function forwardedValue(v: string): string {
  */
 export function upstreamRequestHeaders(req: Request, opts: ForwardingOptions, wantUpgrade: boolean): string[] {
   const raw = req.headers.raw;
-  const extraHop = connectionTokens(req.headers.get('connection'));
+  // Straight from the raw list: HeaderMap.get() would build a map this hot path does not need.
+  let connection: string | undefined;
+  let upgrade: string | undefined;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const n = raw[i];
+    if (n.length === 10 && n.toLowerCase() === 'connection') connection = connection === undefined ? raw[i + 1] : `${connection}, ${raw[i + 1]}`;
+    else if (n.length === 7 && n.toLowerCase() === 'upgrade') upgrade = raw[i + 1];
+  }
+  const extraHop = connectionTokens(connection);
   const trusted = opts.trusted.trusts(req.conn.remoteAddress);
   // Host first: its index is fixed (1), so a per-target Host can be patched in without a rebuild.
   const out: string[] = ['host', opts.host ?? req.authority];
@@ -109,6 +117,7 @@ export function upstreamRequestHeaders(req: Request, opts: ForwardingOptions, wa
     const name = raw[i].toLowerCase();
     const value = raw[i + 1];
     if (name.charCodeAt(0) === 58 /* : */) continue;
+    // "upgrade" is hop-by-hop, but WebSocket pass-through sends it again (below) with Connection.
     if (HOP_BY_HOP.has(name) || (extraHop !== null && extraHop.has(name)) || opts.remove.has(name)) continue;
     if (FORWARDING.has(name)) {
       if (name === 'via') via = via === undefined ? value : `${via}, ${value}`;
@@ -135,10 +144,7 @@ export function upstreamRequestHeaders(req: Request, opts: ForwardingOptions, wa
     out.push('forwarded', fwd === undefined ? element : `${fwd}, ${element}`);
   }
   if (opts.via !== null) out.push('via', via === undefined ? opts.via : `${via}, ${opts.via}`);
-  if (wantUpgrade) {
-    const upgrade = req.headers.get('upgrade');
-    if (upgrade !== undefined) out.push('connection', 'upgrade', 'upgrade', upgrade);
-  }
+  if (wantUpgrade && upgrade !== undefined) out.push('connection', 'upgrade', 'upgrade', upgrade);
   for (const [name, value] of opts.set) {
     // Replace the first in place (keeps host at index 1), drop any later copies.
     let found = false;
@@ -170,9 +176,15 @@ export function clientResponseHeaders(upstream: Record<string, string | string[]
   const out: ResponseHeaders = {};
   for (const name in upstream) {
     const value = upstream[name];
-    if (value === undefined || HOP_BY_HOP.has(name) || (extraHop !== null && extraHop.has(name)) || rules.remove.has(name)) continue;
+    if (value === undefined || HOP_BY_HOP.has(name) || (extraHop !== null && extraHop.has(name))) continue;
     out[name] = value;
   }
+  return applyResponseRules(out, rules);
+}
+
+/** Adds Via and applies the configured set/remove to response headers the proxy owns (mutated in place). */
+export function applyResponseRules(out: ResponseHeaders, rules: ResponseRules): ResponseHeaders {
+  if (rules.remove.size > 0) for (const name of rules.remove) delete out[name];
   if (rules.via !== null) {
     const prev = out.via;
     out.via = prev === undefined ? rules.via : `${Array.isArray(prev) ? prev.join(', ') : prev}, ${rules.via}`;
