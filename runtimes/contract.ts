@@ -19,6 +19,12 @@ export interface GuestRequest {
   readonly query: ReadonlyMap<string, readonly string[]>;
   /** Lower-case names -> values in order. */
   readonly headers: ReadonlyMap<string, readonly string[]>;
+  /**
+   * The same fields as received, flat [name, value, name, value, ...]: names in any case, HTTP/2
+   * and HTTP/3 pseudo-headers (":path") included. Optional: an engine that writes its own wire
+   * format may read this instead of `headers` and skip building a map per request.
+   */
+  readonly rawHeaders?: readonly string[];
   readonly cookies: ReadonlyMap<string, string>;
   /** Route parameters of the mount (":id"), percent-decoded. */
   readonly params: Readonly<Record<string, string>>;

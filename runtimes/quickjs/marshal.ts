@@ -34,6 +34,19 @@ function flatMulti(map: ReadonlyMap<string, readonly string[]>): string | null {
   return out;
 }
 
+/** The raw [name, value, ...] list: lower-case names, pseudo-headers skipped; null if unsafe. */
+function flatRaw(raw: readonly string[]): string | null {
+  let out = '';
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i];
+    if (name.charCodeAt(0) === 58 /* : */) continue;
+    const value = raw[i + 1];
+    if (UNSAFE.test(name) || UNSAFE.test(value)) return null;
+    out += RS + name.toLowerCase() + GS + value;
+  }
+  return out;
+}
+
 function flatSingle(map: ReadonlyMap<string, string>): string | null {
   let out = '';
   for (const [name, v] of map) {
@@ -49,7 +62,7 @@ function hasKeys(o: object): boolean {
 }
 
 export function encodeMeta(req: GuestRequest): string {
-  const headers = flatMulti(req.headers);
+  const headers = req.rawHeaders !== undefined ? flatRaw(req.rawHeaders) : flatMulti(req.headers);
   const query = req.query.size === 0 ? '' : flatMulti(req.query);
   const cookies = req.cookies.size === 0 ? '' : flatSingle(req.cookies);
   const scalars = req.method + req.path + req.rawQuery + req.host + req.remoteAddress;

@@ -19,8 +19,16 @@ export interface GenerationDeps {
 // failed to interrupt, or an async handler awaiting forever): the client gets 504, the instance
 // is replaced. Synchronous guest loops are the engine's job: the host cannot run a timer then.
 const WATCHDOG_GRACE_MS = 1_000;
+/** How often calls in flight are checked against their watchdog deadline (so 504 comes at most this late). */
+const WATCHDOG_SWEEP_MS = 100;
 const RETRY_MIN_MS = 250;
 const RETRY_MAX_MS = 5_000;
+
+/** A call the watchdog is watching: its deadline (performance.now() ms) and how to give up on it. */
+interface InFlight {
+  readonly deadline: number;
+  readonly lose: () => void;
+}
 
 /**
  * One loaded version of an app: N instances of the same source. A request takes a free instance
@@ -41,6 +49,8 @@ export class Generation {
   #retryTimer: NodeJS.Timeout | null = null;
   #retryDelay = RETRY_MIN_MS;
   #retired = false;
+  readonly #inflight = new Set<InFlight>();
+  #watchdog: NodeJS.Timeout | null = null;
   #idle: Promise<void> | null = null;
   #resolveIdle: (() => void) | null = null;
 
@@ -104,29 +114,55 @@ export class Generation {
   }
 
   /** Runs one request on an instance from take() (or handed over), and gives the instance back. */
-  async call(inst: AppInstance, req: GuestRequest): Promise<GuestResponse> {
+  call(inst: AppInstance, req: GuestRequest): Promise<GuestResponse> {
     let pending: Promise<GuestResponse>;
     try {
       pending = inst.handle(req);
     } catch (err) {
       pending = Promise.reject(err);
     }
-    let timer: NodeJS.Timeout | undefined;
-    let lost = false;
-    const limitMs = this.#deps.limits.deadlineMs + WATCHDOG_GRACE_MS;
-    const watchdog = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        lost = true;
-        reject(new GuestError('deadline', `no answer within ${limitMs} ms`));
-      }, limitMs);
+    return new Promise<GuestResponse>((resolve, reject) => {
+      const call: InFlight = {
+        deadline: performance.now() + this.#deps.limits.deadlineMs + WATCHDOG_GRACE_MS,
+        lose: () => {
+          this.#lose(inst, pending);
+          reject(new GuestError('deadline', `no answer within ${this.#deps.limits.deadlineMs + WATCHDOG_GRACE_MS} ms`));
+        },
+      };
+      this.#inflight.add(call);
+      this.#armWatchdog();
+      pending.then(
+        (answer) => {
+          if (!this.#inflight.delete(call)) return; // already answered 504
+          this.#giveBack(inst);
+          resolve(answer);
+        },
+        (err: unknown) => {
+          if (!this.#inflight.delete(call)) return;
+          this.#giveBack(inst);
+          reject(err);
+        },
+      );
     });
-    try {
-      return await Promise.race([pending, watchdog]);
-    } finally {
-      clearTimeout(timer);
-      if (lost) this.#lose(inst, pending);
-      else this.#giveBack(inst);
-    }
+  }
+
+  /**
+   * One timer per generation sweeps the calls in flight, instead of a timer per call: arming and
+   * clearing a timer per request cost more than the engine call of a small handler.
+   */
+  #armWatchdog(): void {
+    if (this.#watchdog !== null) return;
+    this.#watchdog = setTimeout(() => {
+      this.#watchdog = null;
+      const now = performance.now();
+      for (const call of this.#inflight) {
+        if (call.deadline <= now) {
+          this.#inflight.delete(call);
+          call.lose();
+        }
+      }
+      if (this.#inflight.size > 0) this.#armWatchdog();
+    }, WATCHDOG_SWEEP_MS);
   }
 
   #giveBack(inst: AppInstance): void {

@@ -7,7 +7,7 @@ import type { AppInstance, GuestErrorKind, GuestRequest, RuntimeStats } from '..
 import type { AppOptions } from './config.js';
 import { asGuestError, busyAnswer, describe, errorAnswer } from './errors.js';
 import { Generation, type GenerationDeps } from './generation.js';
-import { toGuestRequest, toResponse } from './marshal.js';
+import { EMPTY_BODY, readGuestBody, toGuestRequest, toResponse } from './marshal.js';
 import { watchAppFile, type FileWatcher } from './watch.js';
 
 export interface AppError {
@@ -149,7 +149,8 @@ export class AppHost {
 
   readonly handle = async (req: Request): Promise<Response> => {
     // The body is read before taking an instance, so a slow upload holds none (413 propagates).
-    const greq = await toGuestRequest(req);
+    const reading = readGuestBody(req);
+    const greq = toGuestRequest(req, reading === null ? EMPTY_BODY : await reading);
     this.#stats.requests++;
     const gen = this.#current;
     if (gen === null) return this.#unavailable(req);

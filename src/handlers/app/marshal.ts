@@ -55,6 +55,10 @@ class HostGuestRequest implements GuestRequest {
     return this.#req.cookies;
   }
 
+  get rawHeaders(): readonly string[] {
+    return this.#req.headers.raw;
+  }
+
   /** Plain data for logs and tests (getters are not own properties). */
   toJSON(): Record<string, unknown> {
     return {
@@ -79,13 +83,20 @@ export function guestPath(req: Request): string {
   return rest === undefined ? req.path : '/' + rest;
 }
 
-/** Reads the body (bounded by the site's max_body: over it HttpError 413 propagates) and builds the GuestRequest. */
-export async function toGuestRequest(req: Request): Promise<GuestRequest> {
-  const body = req.body.present ? await req.body.bytes() : EMPTY_BODY;
+/** The GuestRequest for `req` with its body already read (see readGuestBody). */
+export function toGuestRequest(req: Request, body: Uint8Array): GuestRequest {
   return new HostGuestRequest(req, guestPath(req), body);
 }
 
-const EMPTY_BODY = new Uint8Array(0);
+/**
+ * The whole body (bounded by the site's max_body: over it HttpError 413 propagates), or null when
+ * the request has none: the caller then skips an await.
+ */
+export function readGuestBody(req: Request): Promise<Uint8Array> | null {
+  return req.body.present ? req.body.bytes() : null;
+}
+
+export const EMPTY_BODY = new Uint8Array(0);
 
 // Fields the protocol layer owns: framing (content-length is computed from the body) and
 // connection-specific fields that HTTP/2 forbids.

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { HttpError } from '../../../src/core/errors.js';
 import { appModule, type AppHandler } from '../../../src/handlers/app/index.js';
-import { guestPath, toGuestRequest, toResponse } from '../../../src/handlers/app/marshal.js';
+import { EMPTY_BODY, guestPath, readGuestBody, toGuestRequest, toResponse } from '../../../src/handlers/app/marshal.js';
 import { bodyText, FakeRuntime, recordingLogger, request, tempDir } from './fake-runtime.js';
 
 describe('app marshalling', () => {
@@ -54,7 +54,9 @@ describe('app marshalling', () => {
   });
 
   it('an empty body is an empty Uint8Array; bytes go through binary-safe', async () => {
-    const g = await toGuestRequest(request('/'));
+    const req = request('/');
+    assert.equal(readGuestBody(req), null);
+    const g = toGuestRequest(req, EMPTY_BODY);
     assert.ok(g.body instanceof Uint8Array);
     assert.equal(g.body.byteLength, 0);
     const app = await mount('bytes');
