@@ -309,3 +309,29 @@ def _read_all(s: socket.socket) -> bytes:
         if not data:
             return b"".join(chunks)
         chunks.append(data)
+
+
+# ---------------------------------------------------------------------------------- acceptance
+
+def test_acceptance_kill_one_of_three_upstreams_under_wrk(require_tool, suite_note) -> None:
+    """Issue 5: under wrk load, one of three upstreams is killed and restarted: no failed GET,
+    the dead one is taken out (passive ejection and/or health check) and comes back."""
+    require_tool("wrk")
+    require_tool("nginx")
+    import subprocess
+    import sys as _sys
+
+    from conftest import ROOT
+
+    proc = subprocess.run(["node", str(ROOT / "bench" / "proxy-failover.mjs"), "--duration", "8", "--json"],
+                          capture_output=True, text=True, timeout=90, cwd=str(ROOT))
+    lines = [l for l in proc.stdout.splitlines() if l.startswith("{")]
+    assert lines, f"no result from proxy-failover.mjs\nstdout: {proc.stdout}\nstderr: {proc.stderr}"
+    result = json.loads(lines[-1])
+    suite_note(f"proxy failover under wrk: {result['totalRequests']} requests, {result['non2xx']} non-2xx, "
+               f"{result['socketErrors']} socket errors; after recovery {result['afterRecovery']}")
+    print(json.dumps(result, indent=2), file=_sys.stderr)
+    assert result["non2xx"] == 0 and result["socketErrors"] == 0
+    assert result["ejected"] or result["down"], "the dead upstream was never taken out"
+    assert result["afterRecovery"].get("u2", 0) > 0, "the restarted upstream gets traffic again"
+    assert proc.returncode == 0
