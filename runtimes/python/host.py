@@ -1,0 +1,105 @@
+"""Host glue inside each worker's interpreter (runtimes/python/worker.ts calls these functions).
+
+Every loaded app version is its own module (``anomaly_app_<instance>``), so versions of an app share an
+interpreter (hot reload costs an exec, not a new interpreter) without seeing each other's globals.
+Results cross to JavaScript as short lists: ``[status, headers, body]`` (headers NUL-joined, body
+str, bytes or None) or ``[0, kind, message, line]`` on failure.
+"""
+from __future__ import annotations
+
+import asyncio
+import inspect
+import sys
+import traceback
+import types
+from typing import Any
+
+import anomaly
+
+# instance id -> (handler, file, module name, max response bytes)
+_apps: dict[int, tuple[Any, str, str, int]] = {}
+# call id -> task of an async handler (cancelled at its deadline)
+_tasks: dict[int, "asyncio.Task[Any]"] = {}
+_Request = anomaly.Request
+_answer = anomaly.answer
+
+
+def _line_in(e: BaseException, file: str) -> int:
+    if isinstance(e, SyntaxError) and e.filename == file and e.lineno:
+        return e.lineno
+    line = 0
+    for fr in traceback.extract_tb(e.__traceback__):
+        if fr.filename == file and fr.lineno:
+            line = fr.lineno
+    return line
+
+
+def _failure(e: BaseException, file: str, kind: str) -> list[Any]:
+    if isinstance(e, KeyboardInterrupt):
+        return [0, "deadline", "interrupted at the deadline", _line_in(e, file)]
+    if isinstance(e, MemoryError):
+        return [0, "memory", "MemoryError: out of memory", _line_in(e, file)]
+    if isinstance(e, asyncio.CancelledError):
+        return [0, "deadline", "cancelled at the deadline", _line_in(e, file)]
+    return [0, kind, f"{type(e).__name__}: {e}", _line_in(e, file)]
+
+
+def load(inst: int, file: str, code: str, max_response: int) -> list[Any] | None:
+    name = f"anomaly_app_{inst}"
+    try:
+        compiled = compile(code, file, "exec", dont_inherit=True)
+        mod = types.ModuleType(name)
+        mod.__file__ = file
+        sys.modules[name] = mod  # dataclasses, pickle and friends look modules up by name
+        exec(compiled, mod.__dict__)
+        _apps[inst] = (anomaly.handler_of(mod.__dict__, file), file, name, max_response)
+        return None
+    except BaseException as e:  # noqa: BLE001 - a load error of any kind is reported, not raised
+        sys.modules.pop(name, None)
+        return _failure(e, file, "load")
+
+
+def unload(inst: int) -> None:
+    entry = _apps.pop(inst, None)
+    if entry is not None:
+        sys.modules.pop(entry[2], None)
+
+
+def _finish(result: Any, file: str, max_response: int) -> list[Any]:
+    status, headers, body = _answer(result)
+    if body is not None and len(body) > max_response:
+        # len(str) counts characters, never more than its UTF-8 bytes: the host re-checks strings in bytes.
+        return [0, "response", f"response body of {len(body)} bytes exceeds {max_response}", 0]
+    return [status, headers, body]
+
+
+def call(inst: int, call_id: int, frame: str, body: Any) -> Any:
+    """Runs one request. Returns the result list, or an asyncio Future of it for async handlers."""
+    handler, file, _, max_response = _apps[inst]
+    try:
+        req = _Request._from_frame(frame, body.to_bytes() if body is not None else b"")
+        result = handler(req)
+        if inspect.isawaitable(result):
+            task = asyncio.ensure_future(_settle(result, file, max_response))
+            _tasks[call_id] = task
+            task.add_done_callback(lambda _t: _tasks.pop(call_id, None))
+            return task
+        return _finish(result, file, max_response)
+    except BaseException as e:  # noqa: BLE001
+        return _failure(e, file, "exception")
+
+
+async def _settle(awaitable: Any, file: str, max_response: int) -> list[Any]:
+    try:
+        result = await awaitable
+        return _finish(result, file, max_response)
+    except BaseException as e:  # noqa: BLE001
+        return _failure(e, file, "exception")
+
+
+def cancel(call_id: int) -> bool:
+    task = _tasks.get(call_id)
+    if task is None:
+        return False
+    task.cancel()
+    return True

@@ -1,0 +1,52 @@
+/**
+ * The request crosses to the worker as one string (a "frame") plus the body bytes; the answer comes
+ * back as (status, NUL-joined headers, body). Measured (Node 20, 12 headers, 3 query keys, 1 KiB body,
+ * in-process pyodide): NUL-joined frame + Uint8Array body ≈15 µs per call, JSON in + dict out ≈21 µs,
+ * JsProxy access 22–56 µs, toPy ≈26 µs. URLSearchParams turns %00 into NUL, so a frame whose values
+ * contain NUL is sent as a JSON array instead (bindings/python/anomaly.py reads both).
+ */
+import type { GuestRequest } from '../contract.js';
+
+function pushPairs(parts: string[], entries: Iterable<readonly [string, string]>): boolean {
+  const at = parts.length;
+  parts.push('');
+  let n = 0;
+  let nul = false;
+  for (const [k, v] of entries) {
+    parts.push(k, v);
+    n++;
+    if (k.includes('\0') || v.includes('\0')) nul = true;
+  }
+  parts[at] = String(n);
+  return nul;
+}
+
+function* multi(map: ReadonlyMap<string, readonly string[]>): Generator<readonly [string, string]> {
+  for (const [k, vs] of map) for (const v of vs) yield [k, v];
+}
+
+export function encodeFrame(req: GuestRequest): string {
+  const parts = [req.method, req.path, req.rawQuery, req.protocol, req.scheme, req.host, req.remoteAddress];
+  let nul = pushPairs(parts, multi(req.headers));
+  nul = pushPairs(parts, multi(req.query)) || nul;
+  nul = pushPairs(parts, req.cookies) || nul;
+  nul = pushPairs(parts, Object.entries(req.params)) || nul;
+  for (let i = 0; i < 7 && !nul; i++) if (parts[i].includes('\0')) nul = true;
+  return nul ? JSON.stringify(parts) : parts.join('\0');
+}
+
+/** The body as a fresh, plain Uint8Array (pyodide rejects Buffers; a view would clone its whole backing store). */
+export function bodyForWorker(body: Uint8Array): Uint8Array | null {
+  if (body.length === 0) return null;
+  const copy = new Uint8Array(body.length);
+  copy.set(body);
+  return copy;
+}
+
+export function decodeHeaders(flat: string): Array<[string, string]> {
+  if (flat === '') return [];
+  const parts = flat.split('\0');
+  const out: Array<[string, string]> = [];
+  for (let i = 0; i + 1 < parts.length; i += 2) out.push([parts[i], parts[i + 1]]);
+  return out;
+}
