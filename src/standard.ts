@@ -37,6 +37,7 @@ export function standardRuntimes(): Runtime[] {
     lazyRuntime('quickjs', ['.js', '.mjs'], engine('../runtimes/quickjs/index.js', 'quickjsRuntime')),
     lazyRuntime('fengari', ['.lua'], engine('../runtimes/lua-fengari/index.js', 'fengariRuntime')),
     lazyRuntime('wasmoon', ['.lua'], engine('../runtimes/lua-wasmoon/index.js', 'wasmoonRuntime')),
+    lazyRuntime('pyodide', ['.py'], engine('../runtimes/python/index.js', 'pythonRuntime')),
     lazyRuntime('java', ['.java'], engine('../runtimes/java/index.js', 'javaRuntime')),
   ];
 }

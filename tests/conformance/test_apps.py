@@ -18,6 +18,7 @@ ENGINES: dict[str, tuple[str, str]] = {
     "fengari": (".lua", "lua"),
     "wasmoon": (".lua", "lua"),
     "java": (".java", "java"),
+    "pyodide": (".py", "python"),
 }
 # Engines that need a tool on the machine (skipped loudly without it locally, a failure in CI).
 NEEDS_TOOL = {"java": "javac"}
