@@ -1,7 +1,7 @@
 // µs of CPU per request through the app handler (AppHost: body, pool, watchdog, marshalling, answer
 // checks) around one engine call, in process, for a request shaped like wrk's. Compare with the
 // engine call alone (bench/micro/quickjs-call.mjs) to see what the host path adds.
-// Run: npx tsc -p . && node bench/micro/app-host.mjs [engine=quickjs] [app=hello]
+// Run: npx tsc -p . && node bench/micro/app-host.mjs [engine=quickjs] [app=hello] [target]
 import { HeaderMap } from '../../dist/src/core/headers.js';
 import { Request } from '../../dist/src/core/request.js';
 import { RequestBody } from '../../dist/src/core/body.js';
@@ -10,6 +10,7 @@ import { standardRuntimes } from '../../dist/src/standard.js';
 
 const engine = process.argv[2] ?? 'quickjs';
 const appName = process.argv[3] ?? 'hello';
+const target = process.argv[4] ?? (appName === 'echo' ? '/app/a/b?x=1&x=2&y=3' : '/app/');
 const ext = { quickjs: 'js', fengari: 'lua', wasmoon: 'lua' }[engine] ?? 'js';
 const silent = { debug() {}, info() {}, warn() {}, error: console.error, fatal: console.error, trace() {}, child() { return silent; } };
 const handler = await appModule(standardRuntimes()).create(
@@ -19,11 +20,11 @@ const handler = await appModule(standardRuntimes()).create(
 const conn = { id: 1, remoteAddress: '127.0.0.1', remotePort: 5555, localAddress: '127.0.0.1', localPort: 8080, tls: null };
 const makeReq = () => {
   const req = new Request({
-    method: 'GET', scheme: 'http', authority: '127.0.0.1:8080', target: '/app/', protocol: 'h1',
+    method: 'GET', scheme: 'http', authority: '127.0.0.1:8080', target, protocol: 'h1',
     headers: new HeaderMap(['Host', '127.0.0.1:8080', 'User-Agent', 'wrk']), body: new RequestBody(null, 0, 1 << 20), conn,
   });
   req.route = '/app/*';
-  req.params = { '*': '' };
+  req.params = { '*': target.slice(5).split('?')[0] };
   return req;
 };
 for (let i = 0; i < 20000; i++) await handler.handle(makeReq());

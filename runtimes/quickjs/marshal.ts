@@ -6,7 +6,7 @@
  *   method US path US rawQuery US protocol US scheme US host US remote US query US cookies US params US headers
  *
  * (US = \x1f). Multi-maps are `RS name GS value RS name GS value...` (RS = \x1e, GS = \x1d): the guest
- * finds a header with one native indexOf. Params are JSON ('' when empty). A head whose text holds
+ * finds a header with one native indexOf; params are flat the same way. A head whose text holds
  * NUL or one of these separators (which valid HTTP never produces) goes as a JSON array instead,
  * starting with '['. The body travels separately as an ArrayBuffer.
  *
@@ -56,6 +56,16 @@ function flatSingle(map: ReadonlyMap<string, string>): string | null {
   return out;
 }
 
+function flatParams(params: Readonly<Record<string, string>>): string | null {
+  let out = '';
+  for (const name in params) {
+    const v = params[name];
+    if (UNSAFE.test(name) || UNSAFE.test(v)) return null;
+    out += RS + name + GS + v;
+  }
+  return out;
+}
+
 function hasKeys(o: object): boolean {
   for (const _ in o) return true;
   return false;
@@ -67,7 +77,8 @@ export function encodeMeta(req: GuestRequest): string {
   const cookies = req.cookies.size === 0 ? '' : flatSingle(req.cookies);
   const scalars = req.method + req.path + req.rawQuery + req.host + req.remoteAddress;
   if (headers === null || query === null || cookies === null || UNSAFE.test(scalars)) return encodeMetaJson(req);
-  const params = hasKeys(req.params) ? JSON.stringify(req.params) : '';
+  const params = hasKeys(req.params) ? flatParams(req.params) : '';
+  if (params === null) return encodeMetaJson(req);
   return (
     req.method + US + req.path + US + req.rawQuery + US + req.protocol + US + req.scheme + US + req.host + US +
     req.remoteAddress + US + query + US + cookies + US + params + US + headers
