@@ -9,7 +9,8 @@
 // request; overhead = p50(engine) - p50(native). Throughput uses 32 connections. The server is pinned
 // to CPU 0 and wrk to CPU 1; runs are interleaved across targets and the medians reported.
 // Output: a Markdown table on stdout and JSON in bench/out/apps-<timestamp>.json (+ apps-latest.json).
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,7 +22,11 @@ import { median } from './lib/report.mjs';
 
 const benchDir = dirname(fileURLToPath(import.meta.url));
 const repoDir = dirname(benchDir);
-const ENGINES = { quickjs: '.js', fengari: '.lua', wasmoon: '.lua' };
+const ENGINES = { quickjs: '.js', fengari: '.lua', wasmoon: '.lua', java: '.java' };
+// Java's file is named after its public class.
+const appFile = (engine) => (ENGINES[engine] === '.java' ? 'App.java' : `app${ENGINES[engine]}`);
+// Engines that need a tool on the machine: left out (with a note) when it is missing.
+const NEEDS = { java: () => (process.env.JAVA_HOME ? existsSync(join(process.env.JAVA_HOME, 'bin', 'javac')) : spawnSync('javac', ['-version']).status === 0) };
 // What each app is compared with: a native handler module doing the same job.
 const NATIVE = {
   hello: { respond: { body: 'hello from native', headers: { 'content-type': 'text/plain; charset=utf-8' } } },
@@ -45,7 +50,11 @@ if (opts.help) {
 }
 const runs = Number(opts.runs ?? (opts.quick ? 1 : 3));
 const duration = Number(opts.duration ?? (opts.quick ? 2 : 5));
-const engines = opts.engines.split(',').filter((e) => e in ENGINES);
+const engines = opts.engines.split(',').filter((e) => e in ENGINES).filter((e) => {
+  if (NEEDS[e] === undefined || NEEDS[e]()) return true;
+  process.stderr.write(`bench:apps: ${e} left out (its tool is missing: see docs/apps.md)\n`);
+  return false;
+});
 const apps = opts.apps.split(',').filter((a) => a in NATIVE);
 
 const registry = new ProcessRegistry();
@@ -59,7 +68,7 @@ function configYaml(port, storage) {
   for (const app of apps) {
     routes.push({ path: `/native/${app}/*`, ...NATIVE[app] });
     for (const engine of engines) {
-      routes.push({ path: `/${engine}/${app}/*`, app: { file: join(repoDir, 'apps', app, `app${ENGINES[engine]}`), engine, instances: 1 } });
+      routes.push({ path: `/${engine}/${app}/*`, app: { file: join(repoDir, 'apps', app, appFile(engine)), engine, instances: 1 } });
     }
   }
   // YAML accepts JSON.

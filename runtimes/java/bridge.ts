@@ -19,10 +19,11 @@ const run = promisify(execFile);
 export interface HostClass {
   load(codeBase64: string, deadlineMs: number, maxResponse: number): Promise<Buffer>;
   callSync(id: number, frameBase64: string, spinMicros: number, waitMicros: number): Buffer;
+  /** Measurement only (bench/micro/java-call.mjs): the handler on the calling thread, no deadline. */
+  callInlineSync(id: number, frameBase64: string): Buffer;
   waitFor(ticket: number): Promise<Buffer>;
   disposeSync(id: number): void;
   statsSync(): string;
-  configureSync(workerSpinMicros: number): void;
 }
 
 export interface Bridge {

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { GuestError, type AppInstance } from '../../../runtimes/contract.js';
-import { javaRuntime } from '../../../runtimes/java/index.js';
+import { javaRuntime, type JavaStats } from '../../../runtimes/java/index.js';
 import { findJdk, JdkMissing } from '../../../runtimes/java/jdk.js';
 import { bodyText, guestRequest, header, loadContractApps, runContractSuite, SUITE_LIMITS } from './contract-suite.js';
 
@@ -137,6 +137,25 @@ public class App extends Router {
       await assert.rejects(nul.handle(guestRequest()), (e: unknown) => e instanceof GuestError && e.kind === 'response');
       const bad = await load(handlerApp('return new Response(99);'));
       await assert.rejects(bad.handle(guestRequest()), (e: unknown) => e instanceof GuestError && e.kind === 'response' && /invalid status 99/.test(e.message));
+    });
+  });
+}
+
+// Last in the file: the thread it leaves behind keeps a CPU busy until the process exits.
+if (jdk !== null) {
+  describe('Java: a handler that swallows ThreadDeath', () => {
+    it('is answered at the deadline; its worker is abandoned, counted and named in later deadline messages', async () => {
+      const rt = javaRuntime();
+      const code = 'import anomaly.*;\npublic class App implements Handler {\n  static volatile long n;\n  public Response handle(Request r) {\n    for (;;) { try { while (true) n++; } catch (Throwable t) { } }\n  }\n}\n';
+      const limits = { ...SUITE_LIMITS, deadlineMs: 200 };
+      const app = await rt.load({ file: '/virtual/App.java', code }, limits);
+      await assert.rejects(app.handle(guestRequest()), (e: unknown) => e instanceof GuestError && e.kind === 'deadline');
+      app.dispose();
+      await new Promise((r) => setTimeout(r, 1700)); // past ABANDON_AFTER_MS and the adapter's check
+      assert.equal((app.stats as JavaStats).abandonedThreads, 1);
+      const again = await rt.load({ file: '/virtual/App.java', code: code.replace('catch (Throwable t)', 'catch (RuntimeException t)') }, limits);
+      await assert.rejects(again.handle(guestRequest()), (e: unknown) => e instanceof GuestError && e.kind === 'deadline' && /earlier worker thread\(s\) ignored interrupt/.test(e.message));
+      again.dispose();
     });
   });
 }

@@ -39,12 +39,6 @@ public final class Host {
 
     private Host() {}
 
-    /** How long an idle worker polls for the next call before it sleeps (ns). */
-    static volatile long workerSpinNs = 0;
-
-    public static void configure(int workerSpinMicros) {
-        workerSpinNs = workerSpinMicros * 1000L;
-    }
 
     /** The directory holding anomaly's compiled classes: the guest compile's classpath. */
     static String classesDir() {
@@ -86,6 +80,17 @@ public final class Host {
         Instance inst = instances.get(id);
         if (inst == null) return Frames.error(Frames.KIND_EXCEPTION, 0, "no such app instance " + id);
         return inst.call(frameBase64, spinMicros * 1000L, waitMicros * 1000L);
+    }
+
+    /**
+     * The same call run on the calling thread, with no deadline: for bench/micro/java-call.mjs only
+     * (it measures what the hand-off to the worker costs). Never used to serve requests: a handler
+     * that loops would hold the event loop forever.
+     */
+    public static byte[] callInline(int id, String frameBase64) {
+        Instance inst = instances.get(id);
+        if (inst == null) return Frames.error(Frames.KIND_EXCEPTION, 0, "no such app instance " + id);
+        return inst.runInline(frameBase64);
     }
 
     /** The answer of a call that returned a ticket (blocks the calling pool thread until then). */
@@ -135,39 +140,43 @@ public final class Host {
         for (;;) {
             try {
                 Thread.sleep(TICK_MS);
-            } catch (InterruptedException e) {
+                tick();
+            } catch (Throwable t) {
+                // Keep watching (an OutOfMemoryError from a guest's bomb can land on any thread).
+            }
+        }
+    }
+
+    private static void tick() {
+        long now = System.nanoTime();
+        for (Instance inst : instances.values()) {
+            Job job = inst.current;
+            if (job != null && now - job.startedNs > inst.deadlineNs && inst.timeout(job)) stuck.add(new Stuck(inst, job, now));
+        }
+        int running = 0;
+        for (int k = stuck.size() - 1; k >= 0; k--) {
+            Stuck s = stuck.get(k);
+            if (s.inst.current != s.job || !s.inst.worker.isAlive()) {
+                stuck.remove(k); // the worker left the call: interrupt (or stop) worked
                 continue;
             }
-            long now = System.nanoTime();
-            for (Instance inst : instances.values()) {
-                Job job = inst.current;
-                if (job != null && now - job.startedNs > inst.deadlineNs && inst.timeout(job)) stuck.add(new Stuck(inst, job, now));
-            }
-            int running = 0;
-            for (int k = stuck.size() - 1; k >= 0; k--) {
-                Stuck s = stuck.get(k);
-                if (s.inst.current != s.job || !s.inst.worker.isAlive()) {
-                    stuck.remove(k); // the worker left the call: interrupt (or stop) worked
-                    continue;
+            long ms = (now - s.since) / 1_000_000;
+            if (ms >= ABANDON_AFTER_MS) {
+                if (!s.abandoned) {
+                    s.abandoned = true;
+                    abandonedThreads++;
+                    instances.remove(s.inst.id);
                 }
-                long ms = (now - s.since) / 1_000_000;
-                if (ms >= ABANDON_AFTER_MS) {
-                    if (!s.abandoned) {
-                        s.abandoned = true;
-                        abandonedThreads++;
-                        instances.remove(s.inst.id);
-                    }
-                    running++;
-                } else if (ms >= STOP_AFTER_MS && stopSupported) {
-                    // Repeated every tick: a guest that catches ThreadDeath gets it again.
-                    if (stop(s.inst.worker) && !s.stopped) {
-                        s.stopped = true;
-                        stoppedThreads++;
-                    }
+                running++;
+            } else if (ms >= STOP_AFTER_MS && stopSupported) {
+                // Repeated every tick: a guest that catches ThreadDeath gets it again.
+                if (stop(s.inst.worker) && !s.stopped) {
+                    s.stopped = true;
+                    stoppedThreads++;
                 }
             }
-            runningStuck = running;
         }
+        runningStuck = running;
     }
 
     /** Thread.stop: deprecated and removed in Java 20 (throws there), still the only way to end a loop that ignores interrupts. */

@@ -11,7 +11,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.locks.LockSupport;
 
 /**
@@ -30,12 +30,14 @@ final class Instance {
     final long deadlineNs;
     final long maxResponse;
     private final GuestCompiler.MemoryLoader loader;
-    private final LinkedBlockingQueue<Job> queue = new LinkedBlockingQueue<>();
+    // A lock-free queue and park/unpark: the hand-off is on every request's path.
+    private final ConcurrentLinkedQueue<Job> queue = new ConcurrentLinkedQueue<>();
     final Thread worker;
     volatile Job current;
     volatile boolean broken;
     private volatile boolean disposed;
     private Object app;
+    private static final byte[] OUT_OF_MEMORY = Frames.error(Frames.KIND_MEMORY, 0, "out of memory");
     /** Recent call duration (ns), exponentially averaged: decides whether the caller waits at all. */
     private volatile long typicalNs;
 
@@ -57,7 +59,7 @@ final class Instance {
             app = construct();
             return Frames.tagged('L', id);
         });
-        queue.add(job);
+        submit(job);
         return job.await();
     }
 
@@ -103,7 +105,7 @@ final class Instance {
         if (broken) return Frames.error(Frames.KIND_EXCEPTION, 0, "the app instance is broken (an earlier call ran out of time or memory)");
         Job job = new Job(frame, null);
         job.waiter = Thread.currentThread();
-        queue.add(job);
+        submit(job);
         byte[] r = null;
         if (typicalNs < waitNs) {
             long start = System.nanoTime();
@@ -123,21 +125,29 @@ final class Instance {
         return Frames.tagged('P', ticket);
     }
 
+    byte[] runInline(String frame) {
+        try {
+            return run(frame);
+        } catch (Throwable t) {
+            return classify(t);
+        }
+    }
+
+    private void submit(Job job) {
+        queue.add(job);
+        LockSupport.unpark(worker);
+    }
+
     private void work() {
         while (!disposed) {
             Job job = queue.poll();
-            if (job == null && Host.workerSpinNs > 0) {
-                // Requests often come back to back: catching the next one while spinning saves the
-                // thread wake-up (tens of µs on a busy machine) at the cost of a little CPU.
-                long end = System.nanoTime() + Host.workerSpinNs;
-                while ((job = queue.poll()) == null && System.nanoTime() < end) Thread.onSpinWait();
-            }
             if (job == null) {
-                try {
-                    job = queue.take();
-                } catch (InterruptedException e) {
-                    continue;
-                }
+                // A stale interrupt (aimed at a call that ended anyway) would make park return at
+                // once, forever: clear it, then re-check disposal, whose interrupt comes after its flag.
+                Thread.interrupted();
+                if (disposed) break;
+                LockSupport.park(this); // woken by submit(), dispose's interrupt, or spuriously: look again
+                continue;
             }
             Thread.interrupted(); // an interrupt aimed at an earlier call must not hit this one
             job.startedNs = System.nanoTime();
@@ -146,7 +156,12 @@ final class Instance {
             try {
                 answer = job.task != null ? job.task.call() : run(job.frame);
             } catch (Throwable t) {
-                answer = classify(t);
+                try {
+                    answer = classify(t);
+                } catch (Throwable again) { // e.g. still out of memory while describing it
+                    broken = true;
+                    answer = OUT_OF_MEMORY;
+                }
             }
             current = null;
             long took = System.nanoTime() - job.startedNs;

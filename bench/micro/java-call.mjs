@@ -1,0 +1,68 @@
+// µs per call through the Java runtime adapter for a realistic request (12 headers, 3 query keys,
+// 1 KiB body); the handler reads 2 fields and answers a status, 2 headers and a body. Reports wall
+// time and process CPU time (all threads: the Node thread and the Java worker) per call, for:
+//   encode only          building the base64 frame (marshal.ts)
+//   inline               one sync bridge call, the handler on the Node thread (no deadline possible:
+//                        measurement only, to price the hand-off)
+//   adapter (hand-off)   what serves requests: sync call, the handler on the instance's worker
+// Run: npx tsc -p . && node bench/micro/java-call.mjs [calls=20000]
+// (taskset -c 0 node ... prices the hand-off on one CPU, as bench:apps pins the server.)
+import { DEFAULT_LIMITS } from '../../dist/runtimes/contract.js';
+import { javaRuntime } from '../../dist/runtimes/java/index.js';
+import { encodeRequest } from '../../dist/runtimes/java/marshal.js';
+import { startBridge } from '../../dist/runtimes/java/bridge.js';
+import { findJdk } from '../../dist/runtimes/java/jdk.js';
+
+const N = Number(process.argv[2] ?? 20_000);
+const headers = new Map([
+  ['host', ['example.com']], ['user-agent', ['bench/1.0 (like curl)']], ['accept', ['application/json']],
+  ['accept-encoding', ['gzip, br']], ['accept-language', ['en-GB,en;q=0.9']], ['content-type', ['application/json']],
+  ['content-length', ['1024']], ['cookie', ['sid=abc123; theme=dark']], ['x-request-id', ['0f8fad5b-d9cb-469f-a165-70867728950e']],
+  ['x-forwarded-for', ['10.0.0.1']], ['cache-control', ['no-cache']], ['connection', ['keep-alive']],
+]);
+const req = {
+  method: 'POST', path: '/api/items/42', rawQuery: 'page=2&sort=name&tag=a',
+  query: new Map([['page', ['2']], ['sort', ['name']], ['tag', ['a']]]),
+  headers, cookies: new Map([['sid', 'abc123'], ['theme', 'dark']]), params: {}, protocol: 'h1', scheme: 'https',
+  host: 'example.com', remoteAddress: '127.0.0.1', body: new Uint8Array(1024).fill(97),
+};
+const code = `import anomaly.*;
+public class App implements Handler {
+  public Response handle(Request req) {
+    String page = req.query("page"); String ua = req.header("user-agent");
+    return new Response(200).header("content-type", "text/plain").header("x-page", page).body("ok " + ua.length());
+  }
+}`;
+
+const turn = () => new Promise((r) => setImmediate(r)); // returned Buffers are freed when the loop turns
+
+async function measure(name, fn) {
+  for (let i = 0; i < 5000; i++) {
+    await fn();
+    if (i % 200 === 0) await turn();
+  }
+  const rounds = [];
+  for (let r = 0; r < 3; r++) {
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    for (let i = 0; i < N; i++) {
+      await fn();
+      if (i % 200 === 0) await turn();
+    }
+    const wall = ((performance.now() - t0) * 1000) / N;
+    const c = process.cpuUsage(c0);
+    rounds.push({ wall, cpu: (c.user + c.system) / N });
+  }
+  rounds.sort((a, b) => a.wall - b.wall);
+  const m = rounds[1];
+  process.stdout.write(`${name.padEnd(22)} ${m.wall.toFixed(1).padStart(6)} µs/call wall  ${m.cpu.toFixed(1).padStart(6)} µs/call CPU\n`);
+}
+
+const bridge = await startBridge(findJdk());
+const app = await javaRuntime().load({ file: '/bench/App.java', code }, DEFAULT_LIMITS);
+// The instance id is private to the adapter; the first instance of this process is 1.
+const id = 1;
+await measure('encode only', () => encodeRequest(req));
+await measure('inline', () => bridge.host.callInlineSync(id, encodeRequest(req)));
+await measure('adapter (hand-off)', () => app.handle(req));
+app.dispose();
