@@ -41,8 +41,17 @@ BAD = {
         "syntax": "import anomaly.*;\npublic class App implements Handler {\n  int x = ;\n  public Response handle(Request r) { return Response.text(\"no\"); }\n}\n",
         "hello": "import anomaly.*;\npublic class App implements Handler {\n  public Response handle(Request r) { return Response.text(\"still here\"); }\n}\n",
     },
+    "python": {
+        "throw": "def handler(req):\n    raise RuntimeError('boom')\n",
+        "loop": "def handler(req):\n    while True:\n        pass\n",
+        "memory": "def handler(req):\n    a = []\n    while True:\n        a.append('x' * (1 << 20) + str(len(a)))\n",
+        "huge": "def handler(req):\n    return 'x' * (32 * 1024 * 1024)\n",
+        "syntax": "def handler(req):\n    x = 1\n    let = = 2\n",
+        "hello": "def handler(req):\n    return 'still here'\n",
+    },
 }
-ENGINES = {"quickjs": ("js", ".js"), "fengari": ("lua", ".lua"), "wasmoon": ("lua", ".lua"), "java": ("java", ".java")}
+ENGINES = {"quickjs": ("js", ".js"), "fengari": ("lua", ".lua"), "wasmoon": ("lua", ".lua"), "java": ("java", ".java"),
+           "pyodide": ("python", ".py")}
 # Engines that need a tool on the machine (skipped loudly without it locally, a failure in CI).
 NEEDS_TOOL = {"java": "javac"}
 # How soon a saved file must answer (Java compiles the new version first).
@@ -99,6 +108,8 @@ def _versions(lang: str, n: int) -> str:
     if lang == "java":
         return ("import anomaly.*;\npublic class App implements Handler {\n"
                 f"  public Response handle(Request r) {{ return Response.text(\"version {n}\"); }}\n}}\n")
+    if lang == "python":
+        return f"def handler(req):\n    return 'version {n}'\n"
     return f"return function() return \"version {n}\" end\n"
 
 
