@@ -1,7 +1,7 @@
 // Hot reload under load: wrk keeps an app busy while its file is edited several times; reports
 // wrk's failed requests (non-2xx, socket errors) and how long each new version took to answer.
 //
-//   node bench/app-reload.mjs [--engines quickjs,fengari,wasmoon] [--edits 5] [--connections 16]
+//   node bench/app-reload.mjs [--engines quickjs,fengari,wasmoon,java] [--edits 5] [--connections 16]
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
@@ -17,6 +17,13 @@ const SOURCES = {
   quickjs: { ext: '.js', code: (n) => `export default () => 'version ${n}';\n` },
   fengari: { ext: '.lua', code: (n) => `return function() return "version ${n}" end\n` },
   wasmoon: { ext: '.lua', code: (n) => `return function() return "version ${n}" end\n` },
+  // Java compiles each new version first: the goal is 2 s instead of 1 s.
+  java: {
+    ext: '.java',
+    file: 'App.java',
+    withinMs: 2000,
+    code: (n) => `import anomaly.*;\npublic class App implements Handler {\n  public Response handle(Request r) { return Response.text("version ${n}"); }\n}\n`,
+  },
 };
 const { values: opts } = parseArgs({
   options: { engines: { type: 'string', default: Object.keys(SOURCES).join(',') }, edits: { type: 'string', default: '5' }, connections: { type: 'string', default: '16' } },
@@ -35,9 +42,9 @@ function get(port) {
 }
 
 async function one(engine) {
-  const { ext, code } = SOURCES[engine];
+  const { ext, code, file } = SOURCES[engine];
   const dir = mkdtempSync(join(tmpdir(), 'anomaly-reload-'));
-  const app = join(dir, `app${ext}`);
+  const app = join(dir, file ?? `app${ext}`);
   writeFileSync(app, code(1));
   const [port] = await freePorts(1);
   const config = join(dir, 'anomaly.yaml');
@@ -73,4 +80,4 @@ const rows = [];
 for (const engine of opts.engines.split(',')) rows.push(await one(engine));
 process.stdout.write('| engine | requests | failed | new version answering after (ms) |\n|---|--:|--:|---|\n');
 for (const r of rows) process.stdout.write(`| ${r.engine} | ${r.requests} | ${r.failed} | ${r.reloadMs.join(', ')} |\n`);
-process.exit(rows.every((r) => r.failed === 0 && r.reloadMs.every((ms) => ms < 1000)) ? 0 : 1);
+process.exit(rows.every((r) => r.failed === 0 && r.reloadMs.every((ms) => ms < (SOURCES[r.engine].withinMs ?? 1000))) ? 0 : 1);
