@@ -74,7 +74,18 @@ export class UpstreamTarget implements BalanceTarget {
     return this.maxConns === 0 || this.inFlight < this.maxConns;
   }
 
-  close(): Promise<void> {
-    return this.pool.destroy().catch(() => {});
+  /**
+   * After a reload: requests still in flight on this pool (the old config's) finish first; what is
+   * left after `graceMs` is aborted.
+   */
+  async close(graceMs = 10_000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<'late'>((resolve) => {
+      timer = setTimeout(resolve, graceMs, 'late');
+      timer.unref();
+    });
+    const result = await Promise.race([this.pool.close().catch(() => 'closed' as const), grace]);
+    clearTimeout(timer);
+    if (result === 'late') await this.pool.destroy().catch(() => {});
   }
 }

@@ -240,6 +240,49 @@ def test_hash_policy_is_sticky_per_header(anomaly_server, upstreams) -> None:
             assert len(names) == 1
 
 
+def test_expect_100_continue_and_http2_clients(anomaly_server, upstreams) -> None:
+    (a,) = start(upstreams, "a")
+    srv = anomaly_server({"sites": [{"routes": [{"path": "/*", "proxy": {"to": a.url}}]}]})
+    # Expect: 100-continue (curl sends it for large uploads): answered by us, not forwarded.
+    with socket.create_connection(("127.0.0.1", srv.plain_port), timeout=5) as s:
+        s.sendall(b"POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n")
+        assert s.recv(100).startswith(b"HTTP/1.1 100 Continue")
+        s.sendall(b"hello")
+        data = _read_all(s)
+    assert data.startswith(b"HTTP/1.1 200 OK") and b'"length": 5' in data
+    # HTTP/2 in front, HTTP/1.1 behind: split cookies are joined, pseudo-headers never leak.
+    from conftest import ssl_context
+    with httpx.Client(http2=True, verify=ssl_context(srv.ca_path), timeout=10) as c:
+        r = c.get(f"https://localhost:{srv.tls_port}/h2?x=1", headers=[("cookie", "a=1"), ("cookie", "b=2")])
+        assert r.http_version == "HTTP/2"
+        data = info(r)
+        assert header(data, "cookie") == ["a=1; b=2"]
+        assert data["path"] == "/h2?x=1"
+        assert not [k for k, _ in data["headers"] if k.startswith(":")]
+        r = c.post(f"https://localhost:{srv.tls_port}/up", content=b"x" * 100_000)
+        assert r.json()["length"] == 100_000
+
+
+def test_reload_lets_in_flight_requests_finish(anomaly_server, upstreams) -> None:
+    a, b = start(upstreams, "a", "b")
+    config = {"sites": [{"routes": [{"path": "/*", "proxy": {"to": [a.url]}}]}]}
+    srv = anomaly_server(config)
+    results: list[int] = []
+
+    def slow() -> None:
+        with client(srv) as c:
+            results.append(c.get("/slow-head", params={"ms": "1500"}).status_code)
+
+    t = threading.Thread(target=slow)
+    t.start()
+    time.sleep(0.3)
+    srv.reload({"sites": [{"routes": [{"path": "/*", "proxy": {"to": [b.url]}}]}]})
+    with client(srv) as c:
+        assert info(c.get("/"))["name"] == "b"
+    t.join()
+    assert results == [200], "the request on the old config's pool completed"
+
+
 # ------------------------------------------------------------------------------------- websocket
 
 def test_websocket_pass_through(anomaly_server, upstreams) -> None:

@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Logger } from '../../core/logger.js';
 import type { Request } from '../../core/request.js';
@@ -41,6 +41,21 @@ export function upstreamPath(target: string, strip: string): string {
   return target; // "/apix" does not start with the prefix "/api" as a path segment
 }
 
+/**
+ * undici destroys a request body stream when it is done with it; for an HTTP/2 stream that would
+ * reset the very stream the answer must go out on. It gets a pass-through instead (pipe() keeps
+ * the backpressure); a failed upload still aborts the client's stream.
+ */
+function detached(source: Readable | null): Readable | null {
+  if (source === null) return null;
+  const through = new PassThrough({ highWaterMark: 64 * 1024 });
+  source.once('error', (err) => through.destroy(err));
+  through.once('close', () => {
+    if (!source.readableEnded) source.unpipe(through);
+  });
+  return source.pipe(through);
+}
+
 export function balanceRequest(req: Request): BalanceRequest {
   return {
     clientIp: req.conn.remoteAddress,
@@ -70,7 +85,7 @@ export async function forward(req: Request, opts: ForwardOptions): Promise<Respo
   // Small bodies of known length are buffered so that a retry can send them again; larger or
   // chunked ones stream (with backpressure) and are never retried once undici has taken them.
   let body: Readable | Buffer | null = null;
-  if (req.body.present) body = req.body.length !== null && req.body.length <= REPLAYABLE_BODY ? await req.body.bytes() : req.body.stream();
+  if (req.body.present) body = req.body.length !== null && req.body.length <= REPLAYABLE_BODY ? await req.body.bytes() : detached(req.body.stream());
   const replayable = body === null || Buffer.isBuffer(body);
   const idempotent = IDEMPOTENT.has(req.method) && replayable;
   const headers = upstreamRequestHeaders(req, opts.forwarding, false);

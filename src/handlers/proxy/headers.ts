@@ -18,6 +18,12 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set([
 /** Fields we set ourselves on the way to the upstream; the client's copies are replaced or extended. */
 const FORWARDING = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded', 'via', 'host']);
 
+/**
+ * Request fields that concern only the client-to-us hop besides the hop-by-hop ones: node:http has
+ * already answered `Expect: 100-continue` (and undici refuses to send Expect).
+ */
+const CLIENT_ONLY = new Set(['expect']);
+
 /** Extra names the Connection header declares hop-by-hop ("Connection: close, x-foo"). */
 export function connectionTokens(value: string | string[] | undefined): Set<string> | null {
   if (value === undefined) return null;
@@ -113,12 +119,18 @@ export function upstreamRequestHeaders(req: Request, opts: ForwardingOptions, wa
   let xfProto: string | undefined;
   let xfHost: string | undefined;
   let via: string | undefined;
+  let cookie: string | undefined;
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = raw[i].toLowerCase();
     const value = raw[i + 1];
     if (name.charCodeAt(0) === 58 /* : */) continue;
     // "upgrade" is hop-by-hop, but WebSocket pass-through sends it again (below) with Connection.
-    if (HOP_BY_HOP.has(name) || (extraHop !== null && extraHop.has(name)) || opts.remove.has(name)) continue;
+    if (HOP_BY_HOP.has(name) || CLIENT_ONLY.has(name) || (extraHop !== null && extraHop.has(name)) || opts.remove.has(name)) continue;
+    if (name === 'cookie' && req.protocol !== 'h1') {
+      // HTTP/2 and HTTP/3 may split Cookie into several fields; HTTP/1.1 wants one (RFC 9113 §8.2.3).
+      cookie = cookie === undefined ? value : `${cookie}; ${value}`;
+      continue;
+    }
     if (FORWARDING.has(name)) {
       if (name === 'via') via = via === undefined ? value : `${via}, ${value}`;
       else if (!trusted || name === 'host') continue;
@@ -130,6 +142,7 @@ export function upstreamRequestHeaders(req: Request, opts: ForwardingOptions, wa
     }
     out.push(name, value);
   }
+  if (cookie !== undefined) out.push('cookie', cookie);
   const client = req.conn.remoteAddress;
   const host = req.authority;
   if (opts.xForwarded) {
