@@ -14,6 +14,16 @@ import { redirectModule, respondModule } from './handlers/respond/index.js';
 import { staticModule } from './handlers/static/index.js';
 import type { Certificates } from './server/server.js';
 import { CertStore } from './tls/cert-store.js';
+import { CacheZones } from './cache/zones.js';
+
+/**
+ * The route-level cache layer (`cache:` on a route, `caches:` zones). One per server: zones and
+ * their entries survive config reloads. Pass `wrapRoute` to AnomalyServer; the admin API purges
+ * through the same object.
+ */
+export function standardCaches(): CacheZones {
+  return new CacheZones();
+}
 
 export function standardModules(): HandlerModule[] {
   return [

@@ -10,7 +10,7 @@ import { ConfigError, demoConfig, formatProblems, loadConfigFile, staticDirConfi
 import type { ServerConfig } from '../config/types.js';
 import { createLogging, type Logging } from '../observe/logger.js';
 import { AnomalyServer } from '../server/server.js';
-import { standardCertificates, standardModules } from '../standard.js';
+import { standardCaches, standardCertificates, standardModules } from '../standard.js';
 
 const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
@@ -109,7 +109,8 @@ async function serve(args: string[]): Promise<number> {
   }
   const logging = createLogging(config.log);
   const logger = logging.logger;
-  const server = new AnomalyServer({ modules, logger, access: logging.access, certificates: standardCertificates });
+  const caches = standardCaches();
+  const server = new AnomalyServer({ modules, logger, access: logging.access, certificates: standardCertificates, wrapRoute: caches.wrapRoute });
 
   // Signal handlers go in before the listeners open: a SIGHUP that arrives as soon as the port
   // accepts would otherwise take node's default action and kill the process.

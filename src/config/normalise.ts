@@ -1,7 +1,8 @@
-import { homedir } from 'node:os';
+import { availableParallelism, homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { LocatedProblem } from './ajv-problems.js';
 import type { PathSegment, SourcePositions } from './positions.js';
+import { cacheProblems, normaliseRouteCache, normaliseZones, type CacheZoneConfig } from './cache.js';
 import { normaliseHost } from './rules.js';
 import type { Limits, LogConfig, RouteConfig, ServerConfig, SiteConfig } from './types.js';
 import { parseDuration, parseSize } from './units.js';
@@ -87,6 +88,7 @@ export function crossFieldProblems(data: unknown, handlerIds: readonly string[],
       }
     }
   }
+  problems.push(...cacheProblems(data, positions));
   return problems;
 }
 
@@ -99,7 +101,10 @@ export function normalise(data: Raw, handlerIds: readonly string[], positions: S
   const listen = isMap(data.listen) ? data.listen : {};
   const log = isMap(data.log) ? data.log : {};
   const limits = mergeLimits(DEFAULT_LIMITS, data.limits);
-  const sites: SiteConfig[] = mapsOf(data.sites).map((raw, s) => normaliseSite(raw as Raw, s, limits, handlerIds, positions, ctx));
+  const storage = typeof data.storage === 'string' ? resolvePath(data.storage, ctx) : defaultStorage(ctx);
+  const zones = normaliseZones(data, storage, (p) => resolvePath(p, ctx));
+  const caches: CacheSetup = { zones, storage };
+  const sites: SiteConfig[] = mapsOf(data.sites).map((raw, s) => normaliseSite(raw as Raw, s, limits, handlerIds, positions, ctx, caches));
   return {
     source: ctx.source,
     baseDir: ctx.baseDir,
@@ -109,30 +114,47 @@ export function normalise(data: Raw, handlerIds: readonly string[], positions: S
       address: typeof listen.address === 'string' ? listen.address : '::',
       http3: listen.http3 !== false,
     },
-    storage: typeof data.storage === 'string' ? resolvePath(data.storage, ctx) : defaultStorage(ctx),
+    storage,
+    workers: data.workers === 'auto' || data.workers === undefined ? availableParallelism() : (data.workers as number),
     log: {
       level: (log.level as LogConfig['level'] | undefined) ?? 'info',
       format: (log.format as LogConfig['format'] | undefined) ?? 'auto',
       access: typeof log.access === 'boolean' ? log.access : true,
     },
     limits,
+    caches: [...zones.values()],
     sites,
   };
 }
 
-function normaliseSite(site: Raw, index: number, serverLimits: Limits, handlerIds: readonly string[], positions: SourcePositions, ctx: NormaliseContext): SiteConfig {
+interface CacheSetup {
+  readonly zones: ReadonlyMap<string, CacheZoneConfig>;
+  readonly storage: string;
+}
+
+function normaliseSite(
+  site: Raw,
+  index: number,
+  serverLimits: Limits,
+  handlerIds: readonly string[],
+  positions: SourcePositions,
+  ctx: NormaliseContext,
+  caches: CacheSetup,
+): SiteConfig {
   const hosts = mapsOf(site.hosts).map((h) => normaliseHost(String(h)));
   const tls = isMap(site.tls) ? { cert: resolvePath(String(site.tls.cert), ctx), key: resolvePath(String(site.tls.key), ctx) } : null;
   const routes: RouteConfig[] = mapsOf(site.routes).map((raw, r) => {
     const route = raw as Raw;
     const module = Object.keys(route).find((key) => handlerIds.includes(key)) as string;
     const methods = Array.isArray(route.methods) ? [...new Set(route.methods.map((m) => String(m).toUpperCase()))] : null;
+    const where = `${ctx.file}:${positions.node(['sites', index, 'routes', r]).line}`;
     return {
       path: typeof route.path === 'string' ? route.path : '/*',
       methods,
       module,
       config: route[module],
-      where: `${ctx.file}:${positions.node(['sites', index, 'routes', r]).line}`,
+      where,
+      cache: normaliseRouteCache(route.cache, where, caches.zones, caches.storage, (p) => resolvePath(p, ctx)),
     };
   });
   return { name: hosts[0] ?? 'default', hosts, tls, limits: mergeLimits(serverLimits, site.limits), routes };

@@ -1,6 +1,7 @@
 import { Ajv, type ErrorObject, type SchemaValidateFunction, type ValidateFunction } from 'ajv';
 import { AnomalyError, ErrorCodes } from '../core/errors.js';
 import type { HandlerModule } from '../core/module.js';
+import { cachesSchema, routeCacheSchema } from './cache.js';
 import { checkHost, checkMethod, checkRoutePath } from './rules.js';
 import { describeValue, tryParseDuration, tryParseSize } from './units.js';
 
@@ -8,17 +9,17 @@ import { describeValue, tryParseDuration, tryParseSize } from './units.js';
 export type ModuleSchema = Pick<HandlerModule, 'id' | 'schema' | 'sections'>;
 
 /** Top-level keys of the config itself; module sections may not reuse them. */
-const BUILTIN_SECTIONS: readonly string[] = ['listen', 'storage', 'log', 'limits', 'sites'];
+const BUILTIN_SECTIONS: readonly string[] = ['listen', 'workers', 'storage', 'log', 'limits', 'sites', 'caches'];
 
 /** Keys of a route that are not handler ids. */
-export const ROUTE_KEYS: readonly string[] = ['path', 'methods'];
+export const ROUTE_KEYS: readonly string[] = ['path', 'methods', 'cache'];
 
 /**
  * Custom keyword for values JSON schema cannot describe well; its messages are written for people
  * ("must be a port number 0-65535 or false") instead of ajv's generic ones. Kinds are below.
  */
 export const KIND_KEYWORD = 'x-anomaly';
-type Kind = 'duration' | 'size' | 'tls-port' | 'plain-port' | 'host' | 'route-path' | 'method';
+type Kind = 'duration' | 'size' | 'tls-port' | 'plain-port' | 'host' | 'route-path' | 'method' | 'workers';
 
 const kind = (k: Kind) => ({ [KIND_KEYWORD]: k });
 const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
@@ -42,6 +43,7 @@ function routeSchema(modules: readonly ModuleSchema[]): Record<string, unknown> 
   const properties: Record<string, unknown> = {
     path: { type: 'string', ...kind('route-path') },
     methods: { type: 'array', minItems: 1, items: { type: 'string', ...kind('method') } },
+    cache: routeCacheSchema(),
   };
   for (const module of modules) properties[module.id] = withoutMetaKeys(module.schema);
   // "Exactly one handler key" is checked by the loader, not with oneOf: one clear message beats
@@ -82,6 +84,8 @@ export function configSchema(modules: readonly ModuleSchema[]): Record<string, u
         properties: { tls: kind('tls-port'), plain: kind('plain-port'), address: { type: 'string', minLength: 1 }, http3: { type: 'boolean' } },
       },
       storage: { type: 'string', minLength: 1 },
+      workers: kind('workers'),
+      caches: cachesSchema(),
       log: {
         type: 'object',
         additionalProperties: false,
@@ -138,6 +142,10 @@ function checkKind(which: Kind, data: unknown): string | null {
       return typeof data === 'string' ? checkRoutePath(data) : null;
     case 'method':
       return typeof data === 'string' ? checkMethod(data) : null;
+    case 'workers':
+      return data === 'auto' || (typeof data === 'number' && Number.isInteger(data) && data >= 1 && data <= 256)
+        ? null
+        : `must be a number of worker processes 1-256, or "auto" (one per core), got ${describeValue(data)}`;
   }
 }
 

@@ -1,3 +1,5 @@
+import type { CacheZoneConfig, RouteCacheConfig } from './cache.js';
+
 /** The normalised configuration the server consumes: durations in ms, sizes in bytes, absolute paths. */
 export interface Limits {
   maxBody: number;
@@ -27,6 +29,8 @@ export interface RouteConfig {
   config: unknown;
   /** "file:line" of the route, for messages. */
   where: string;
+  /** The route's cache (the `cache:` key), or null. */
+  cache: RouteCacheConfig | null;
 }
 export interface SiteConfig {
   /** First host or "default". */
@@ -42,8 +46,12 @@ export interface ServerConfig {
   baseDir: string;
   listen: ListenConfig;
   storage: string;
+  /** Worker processes (1: no supervisor, everything in this process). "auto" is resolved to the core count. */
+  workers: number;
   log: LogConfig;
   limits: Limits;
+  /** Named cache zones (the `caches:` section). */
+  caches: CacheZoneConfig[];
   sites: SiteConfig[];
   /** Values of the top-level sections handler modules declare (e.g. `upstreams`), as validated. */
   sections?: Record<string, unknown>;

@@ -1,11 +1,11 @@
 import { AnomalyError, ErrorCodes, HttpError, statusText } from '../core/errors.js';
-import type { HandlerResult } from '../core/handler.js';
+import type { Handler, HandlerResult } from '../core/handler.js';
 import type { Logger } from '../core/logger.js';
 import type { HandlerModule, ProvisionedHandler } from '../core/module.js';
 import type { Completion, RequestProcessor } from '../core/processor.js';
 import type { Request } from '../core/request.js';
 import { Response } from '../core/response.js';
-import type { Limits, ServerConfig } from '../config/types.js';
+import type { Limits, RouteConfig, ServerConfig } from '../config/types.js';
 import { Router, type Route } from './router.js';
 import { VirtualHosts } from './vhosts.js';
 
@@ -14,6 +14,13 @@ interface Site {
   readonly limits: Limits;
   readonly router: Router;
 }
+
+/**
+ * Wraps a route's handler according to route-level keys (the `cache:` layer): returns the wrapped
+ * handler, disposed with this config version, or null to keep the handler as is. Injected by the
+ * standard wiring, so the server does not depend on the layers it runs.
+ */
+export type RouteWrapper = (route: RouteConfig, handler: Handler, logger: Logger) => Promise<ProvisionedHandler | null>;
 
 /** Observers of finished requests (access log, metrics). Called synchronously; keep them cheap. */
 export type CompletionListener = (req: Request, res: Response | null, done: Completion) => void;
@@ -38,7 +45,13 @@ export class Dispatcher implements RequestProcessor {
   }
 
   /** Provisions every route's handler module; on failure disposes what was built and throws. */
-  static async build(config: ServerConfig, modules: ReadonlyArray<HandlerModule>, logger: Logger, listeners: readonly CompletionListener[]): Promise<Dispatcher> {
+  static async build(
+    config: ServerConfig,
+    modules: ReadonlyArray<HandlerModule>,
+    logger: Logger,
+    listeners: readonly CompletionListener[],
+    wrapRoute?: RouteWrapper,
+  ): Promise<Dispatcher> {
     const byId = new Map(modules.map((m) => [m.id, m]));
     const provisioned: ProvisionedHandler[] = [];
     const shared = new SharedScope();
@@ -64,7 +77,21 @@ export class Dispatcher implements RequestProcessor {
             throw new AnomalyError(ErrorCodes.CONFIG_MODULE, `${rc.where}: ${rc.module}: ${message}`, { cause: err });
           }
           provisioned.push(handler);
-          routes.push({ pattern: rc.path, methods: rc.methods === null ? null : new Set(rc.methods), handler: handler.handle });
+          let handle = handler.handle;
+          if (wrapRoute !== undefined) {
+            let wrapped: ProvisionedHandler | null;
+            try {
+              wrapped = await wrapRoute(rc, handle, logger.child({ route: rc.path }));
+            } catch (err) {
+              const message = err instanceof Error ? err.message : String(err);
+              throw new AnomalyError(ErrorCodes.CONFIG_MODULE, `${rc.where}: ${message}`, { cause: err });
+            }
+            if (wrapped !== null) {
+              provisioned.push(wrapped);
+              handle = wrapped.handle;
+            }
+          }
+          routes.push({ pattern: rc.path, methods: rc.methods === null ? null : new Set(rc.methods), handler: handle });
         }
         sites.push({ hosts: siteConfig.hosts, site: { name: siteConfig.name, limits: siteConfig.limits, router: new Router(routes) } });
       }

@@ -12,7 +12,7 @@ import { createHttp2StreamListener } from '../protocols/http2/adapter.js';
 import { Http3Endpoint } from '../protocols/http3/endpoint.js';
 import { loadBinding } from '../protocols/http3/native.js';
 import { ConnectionRegistry, type Connection, type ConnectionCounts } from './connections.js';
-import { Dispatcher, type CompletionListener } from './dispatcher.js';
+import { Dispatcher, type CompletionListener, type RouteWrapper } from './dispatcher.js';
 import { Listener, type Routing } from './listener.js';
 
 /** The certificates a TLS listener serves; built per config version. */
@@ -31,6 +31,8 @@ export interface ServerDeps {
   readonly certificates: (config: ServerConfig, logger: Logger) => Promise<Certificates>;
   /** Extra observers of finished requests (metrics). The access log is added from config. */
   readonly completionListeners?: readonly CompletionListener[];
+  /** Route-level layers (the cache), kept across reloads by whoever owns them. */
+  readonly wrapRoute?: RouteWrapper;
 }
 
 export interface ServerStatus {
@@ -121,7 +123,7 @@ export class AnomalyServer {
 
   async start(config: ServerConfig): Promise<void> {
     const certs = config.listen.tls !== null ? await this.#deps.certificates(config, this.#logger) : null;
-    const dispatcher = await Dispatcher.build(config, this.#deps.modules, this.#logger, this.#listenersFor(config));
+    const dispatcher = await Dispatcher.build(config, this.#deps.modules, this.#logger, this.#listenersFor(config), this.#deps.wrapRoute);
     this.#config = config;
     this.#certs = certs;
     this.#dispatcher = dispatcher;
@@ -196,7 +198,7 @@ export class AnomalyServer {
   async #reload(config: ServerConfig): Promise<void> {
     const old = this.#config as ServerConfig;
     const certs = config.listen.tls !== null ? await this.#deps.certificates(config, this.#logger) : null;
-    const dispatcher = await Dispatcher.build(config, this.#deps.modules, this.#logger, this.#listenersFor(config));
+    const dispatcher = await Dispatcher.build(config, this.#deps.modules, this.#logger, this.#listenersFor(config), this.#deps.wrapRoute);
     const listenChanged =
       old.listen.tls !== config.listen.tls || old.listen.plain !== config.listen.plain || old.listen.address !== config.listen.address;
     if (listenChanged) this.#logger.warn({ file: config.source }, 'listen addresses changed: restart anomaly to apply them (the rest of the config was applied)');

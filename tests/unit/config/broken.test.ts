@@ -120,7 +120,7 @@ describe('inline mistakes', () => {
 
   it('unknown top-level key with and without a suggestion', () => {
     assert.equal(messageOf(`${site}limit: {}\n`), 'x.yaml:4:1: unknown field "limit" (did you mean "limits"?)');
-    assert.equal(messageOf(`${site}zzz: 1\n`), 'x.yaml:4:1: unknown field "zzz" (known fields: listen, storage, log, limits, sites)');
+    assert.equal(messageOf(`${site}zzz: 1\n`), 'x.yaml:4:1: unknown field "zzz" (known fields: listen, storage, caches, log, limits, sites)');
   });
 
   it('an unknown handler lists the known ones', () => {

@@ -33,7 +33,7 @@ describe('defaults', () => {
     const [site] = config.sites;
     assert.deepEqual({ name: site.name, hosts: site.hosts, tls: site.tls }, { name: 'default', hosts: [], tls: null });
     assert.deepEqual(site.limits, config.limits);
-    assert.deepEqual(site.routes, [{ path: '/*', methods: null, module: 'respond', config: {}, where: 'min.yaml:3' }]);
+    assert.deepEqual(site.routes, [{ path: '/*', methods: null, module: 'respond', config: {}, where: 'min.yaml:3', cache: null }]);
   });
 
   it('takes the storage default from ANOMALY_DATA_DIR, and an explicit storage over both', () => {

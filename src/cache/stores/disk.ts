@@ -1,0 +1,154 @@
+import { createHash } from 'node:crypto';
+import { mkdir, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { decodeEntry, encodeEntry, type CacheEntry } from '../entry.js';
+import type { CacheStore, StoreStats } from './store.js';
+
+/**
+ * Entries as files under one directory: `<dir>/<2 hex>/<sha256 of key>`, written to `<dir>/tmp`
+ * and renamed into place (a crash never leaves a half-written entry where a reader finds it).
+ * The index (name → size, in LRU order) lives in memory and is rebuilt from the directory on
+ * open, oldest modification first, so the cache survives a restart. One process per directory.
+ */
+export class DiskStore implements CacheStore {
+  readonly kind = 'disk';
+  readonly #dir: string;
+  readonly #maxBytes: number;
+  readonly #now: () => number;
+  /** hash → file size; Map order is recency (least recent first). */
+  readonly #index = new Map<string, number>();
+  #bytes = 0;
+  #tmpCounter = 0;
+
+  private constructor(dir: string, maxBytes: number, now: () => number) {
+    this.#dir = dir;
+    this.#maxBytes = maxBytes;
+    this.#now = now;
+  }
+
+  static async open(dir: string, maxBytes: number, now: () => number = Date.now): Promise<DiskStore> {
+    const store = new DiskStore(dir, maxBytes, now);
+    await store.#rebuild();
+    return store;
+  }
+
+  async #rebuild(): Promise<void> {
+    await mkdir(this.#dir, { recursive: true });
+    // Leftovers of writes interrupted by a crash.
+    await rm(join(this.#dir, 'tmp'), { recursive: true, force: true });
+    await mkdir(join(this.#dir, 'tmp'), { recursive: true });
+    const found: Array<{ name: string; size: number; mtime: number }> = [];
+    for (const sub of await readdir(this.#dir)) {
+      if (!/^[0-9a-f]{2}$/.test(sub)) continue;
+      for (const name of await readdir(join(this.#dir, sub))) {
+        if (!/^[0-9a-f]{64}$/.test(name)) continue;
+        try {
+          const info = await stat(join(this.#dir, sub, name));
+          found.push({ name, size: info.size, mtime: info.mtimeMs });
+        } catch {
+          // removed meanwhile
+        }
+      }
+    }
+    found.sort((a, b) => a.mtime - b.mtime);
+    for (const f of found) {
+      this.#index.set(f.name, f.size);
+      this.#bytes += f.size;
+    }
+    await this.#evict();
+  }
+
+  #path(hash: string): string {
+    return join(this.#dir, hash.slice(0, 2), hash);
+  }
+
+  async get(key: string): Promise<CacheEntry | null> {
+    const hash = hashKey(key);
+    if (!this.#index.has(hash)) return null;
+    let entry: CacheEntry | null;
+    try {
+      entry = decodeEntry(await readFile(this.#path(hash)));
+    } catch {
+      entry = null;
+    }
+    if (entry === null || entry.key !== key || entry.expiresAt <= this.#now()) {
+      if (entry === null || entry.expiresAt <= this.#now()) await this.#drop(hash);
+      return null;
+    }
+    const size = this.#index.get(hash);
+    if (size !== undefined) {
+      this.#index.delete(hash);
+      this.#index.set(hash, size);
+    }
+    return entry;
+  }
+
+  async set(key: string, entry: CacheEntry): Promise<void> {
+    const data = encodeEntry(entry);
+    if (data.length > this.#maxBytes) return;
+    const hash = hashKey(key);
+    const tmp = join(this.#dir, 'tmp', `${hash}.${process.pid}.${++this.#tmpCounter}`);
+    const final = this.#path(hash);
+    try {
+      await writeFile(tmp, data);
+      try {
+        await rename(tmp, final);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        await mkdir(join(this.#dir, hash.slice(0, 2)), { recursive: true });
+        await rename(tmp, final);
+      }
+    } catch {
+      await unlink(tmp).catch(() => undefined);
+      return;
+    }
+    const old = this.#index.get(hash);
+    if (old !== undefined) {
+      this.#bytes -= old;
+      this.#index.delete(hash);
+    }
+    this.#index.set(hash, data.length);
+    this.#bytes += data.length;
+    await this.#evict();
+  }
+
+  async delete(key: string): Promise<boolean> {
+    const hash = hashKey(key);
+    if (!this.#index.has(hash)) return false;
+    await this.#drop(hash);
+    return true;
+  }
+
+  async clear(): Promise<void> {
+    const hashes = [...this.#index.keys()];
+    for (const hash of hashes) await this.#drop(hash);
+  }
+
+  stats(): StoreStats {
+    return { entries: this.#index.size, bytes: this.#bytes, maxBytes: this.#maxBytes };
+  }
+
+  async close(): Promise<void> {
+    this.#index.clear();
+    this.#bytes = 0;
+  }
+
+  async #drop(hash: string): Promise<void> {
+    const size = this.#index.get(hash);
+    if (size === undefined) return;
+    this.#index.delete(hash);
+    this.#bytes -= size;
+    await unlink(this.#path(hash)).catch(() => undefined);
+  }
+
+  async #evict(): Promise<void> {
+    while (this.#bytes > this.#maxBytes && this.#index.size > 0) {
+      const oldest = this.#index.keys().next().value as string;
+      await this.#drop(oldest);
+    }
+  }
+}
+
+function hashKey(key: string): string {
+  return createHash('sha256').update(key).digest('hex');
+}

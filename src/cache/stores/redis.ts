@@ -1,0 +1,147 @@
+import { createClient, RESP_TYPES } from '@redis/client';
+import type { Logger } from '../../core/logger.js';
+import { decodeEntry, encodeEntry, type CacheEntry } from '../entry.js';
+import type { CacheStore, StoreStats } from './store.js';
+
+export interface RedisStoreOptions {
+  readonly url: string;
+  /** Prefix of every key this store writes, so several zones (or apps) can share one Redis. */
+  readonly prefix: string;
+  /** Per-command timeout (ms): a slow Redis must cost a miss, not a hung request. */
+  readonly timeout: number;
+  readonly logger: Logger;
+}
+
+const BUFFERS = { [RESP_TYPES.BLOB_STRING]: Buffer } as const;
+
+/**
+ * Entries in Redis, shared by every anomaly instance that names the same server and prefix.
+ * Size is bounded by Redis itself (maxmemory + an LRU eviction policy); each key carries a TTL
+ * (PX) equal to the entry's storage lifetime. While Redis is unreachable every call answers as a
+ * miss (or a no-op) at once, and one log line marks the outage and one its end.
+ */
+export class RedisStore implements CacheStore {
+  readonly kind = 'redis';
+  readonly #client;
+  readonly #prefix: string;
+  readonly #logger: Logger;
+  readonly #options;
+  #down = false;
+  #closed = false;
+
+  constructor(options: RedisStoreOptions) {
+    this.#prefix = options.prefix;
+    this.#logger = options.logger;
+    this.#options = { timeout: options.timeout, typeMapping: BUFFERS };
+    this.#client = createClient({
+      url: options.url,
+      // Fail commands at once while disconnected instead of queueing them behind a dead socket.
+      disableOfflineQueue: true,
+      socket: {
+        connectTimeout: Math.max(options.timeout, 1000),
+        reconnectStrategy: (retries: number) => Math.min(100 * 2 ** Math.min(retries, 5), 2000),
+      },
+    });
+    this.#client.on('error', (err: Error) => this.#failed(err));
+    this.#client.on('ready', () => {
+      if (this.#down) this.#logger.info({ url: redactUrl(options.url) }, 'cache: redis reachable again');
+      this.#down = false;
+    });
+    // Not awaited: the server starts even when Redis is down, and the client keeps reconnecting.
+    this.#client.connect().catch((err: Error) => this.#failed(err));
+  }
+
+  #failed(err: Error): void {
+    if (this.#closed || this.#down) return;
+    this.#down = true;
+    this.#logger.warn({ err: { message: err.message } }, 'cache: redis unreachable; cache lookups answer as misses until it is back');
+  }
+
+  /** Resolves once connected (tests); rejects after `ms`. */
+  async ready(ms = 5000): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (!this.#client.isReady) {
+      if (Date.now() > deadline) throw new Error('redis not ready');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  async get(key: string): Promise<CacheEntry | null> {
+    if (!this.#client.isReady) return null;
+    try {
+      const value = await this.#client.sendCommand<Buffer | null>(['GET', this.#prefix + key], this.#options);
+      if (value === null || value === undefined) return null;
+      const entry = decodeEntry(value);
+      if (entry === null || entry.key !== key || entry.expiresAt <= Date.now()) return null;
+      return entry;
+    } catch (err) {
+      this.#failed(err as Error);
+      return null;
+    }
+  }
+
+  async set(key: string, entry: CacheEntry): Promise<void> {
+    const ttl = Math.ceil(entry.expiresAt - Date.now());
+    if (ttl <= 0 || !this.#client.isReady) return;
+    try {
+      await this.#client.sendCommand(['SET', this.#prefix + key, encodeEntry(entry), 'PX', String(ttl)], this.#options);
+    } catch (err) {
+      this.#failed(err as Error);
+    }
+  }
+
+  async delete(key: string): Promise<boolean> {
+    if (!this.#client.isReady) return false;
+    try {
+      const n = await this.#client.sendCommand<number>(['DEL', this.#prefix + key], this.#options);
+      return n > 0;
+    } catch (err) {
+      this.#failed(err as Error);
+      return false;
+    }
+  }
+
+  /** Removes this store's keys (SCAN by prefix, never FLUSHDB: the Redis may hold other data). */
+  async clear(): Promise<void> {
+    if (!this.#client.isReady) return;
+    try {
+      let cursor = '0';
+      do {
+        const [next, keys] = await this.#client.sendCommand<[Buffer, Buffer[]]>(['SCAN', cursor, 'MATCH', `${escapeGlob(this.#prefix)}*`, 'COUNT', '500'], this.#options);
+        cursor = next.toString();
+        if (keys.length > 0) await this.#client.sendCommand(['UNLINK', ...keys], this.#options);
+      } while (cursor !== '0');
+    } catch (err) {
+      this.#failed(err as Error);
+    }
+  }
+
+  stats(): StoreStats {
+    return { entries: null, bytes: null, maxBytes: null };
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    try {
+      if (this.#client.isOpen) await this.#client.close();
+      else this.#client.destroy();
+    } catch {
+      this.#client.destroy();
+    }
+  }
+}
+
+function escapeGlob(s: string): string {
+  return s.replace(/[*?[\]\\]/g, '\\$&');
+}
+
+/** The URL without its password, for logs. */
+function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password !== '') u.password = '***';
+    return u.toString();
+  } catch {
+    return '<invalid url>';
+  }
+}
