@@ -120,6 +120,25 @@ def test_request_and_response_bodies_stream(anomaly_server, upstreams) -> None:
         assert r.status_code == 200 and len(r.content) == 20 * 1024 * 1024
 
 
+def test_streamed_upload_over_max_body_is_a_413(anomaly_server, upstreams) -> None:
+    (a,) = start(upstreams, "a")
+    srv = anomaly_server({"limits": {"max_body": "200kb"}, "sites": [{"routes": [{"path": "/*", "proxy": {"to": a.url}}]}]})
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(20):
+            yield b"z" * 65536
+
+    with client(srv) as c:
+        try:
+            r = c.post("/upload", content=chunks())
+            assert r.status_code == 413
+        except httpx.HTTPError:
+            pass  # the server may close before the client finished sending: also a refusal
+        assert c.post("/upload", content=b"z" * 1000).json()["length"] == 1000
+        assert c.post("/upload", content=b"z" * 300_000).status_code == 413  # declared length: refused up front
+    assert not log_has(srv, "upstream target ejected")
+
+
 # ----------------------------------------------------------------------------------- failures
 
 def test_dead_upstream_is_a_clean_502_with_a_log_line(anomaly_server) -> None:

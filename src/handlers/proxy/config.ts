@@ -96,13 +96,16 @@ export const UPSTREAMS_SCHEMA = {
   additionalProperties: GROUP_SCHEMA,
 };
 
+// RFC 9110 token for names; values without CR, LF or NUL (they would split or end the header).
+const FIELD_NAME = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$";
+const fieldMap = { type: 'object', propertyNames: { pattern: FIELD_NAME }, additionalProperties: { type: 'string', pattern: '^[^\\r\\n\\u0000]*$' } };
 const headerRules = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    set: { type: 'object', additionalProperties: { type: 'string' } },
-    add: { type: 'object', additionalProperties: { type: 'string' } },
-    remove: { type: 'array', items: { type: 'string', minLength: 1 } },
+    set: fieldMap,
+    add: fieldMap,
+    remove: { type: 'array', items: { type: 'string', pattern: FIELD_NAME } },
   },
 };
 

@@ -1,4 +1,4 @@
-import { PassThrough, type Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Logger } from '../../core/logger.js';
 import type { Request } from '../../core/request.js';
@@ -41,14 +41,31 @@ export function upstreamPath(target: string, strip: string): string {
   return target; // "/apix" does not start with the prefix "/api" as a path segment
 }
 
+class BodyTooLarge extends Error {
+  readonly limit: number;
+  constructor(limit: number) {
+    super(`request body larger than ${limit} bytes`);
+    this.limit = limit;
+  }
+}
+
 /**
  * undici destroys a request body stream when it is done with it; for an HTTP/2 stream that would
  * reset the very stream the answer must go out on. It gets a pass-through instead (pipe() keeps
  * the backpressure); a failed upload still aborts the client's stream.
  */
-function detached(source: Readable | null): Readable | null {
+function detached(source: Readable | null, limit: number): Readable | null {
   if (source === null) return null;
-  const through = new PassThrough({ highWaterMark: 64 * 1024 });
+  let seen = 0;
+  // The site's max_body holds for streamed uploads too (a declared length over it never gets here).
+  const through = new Transform({
+    highWaterMark: 64 * 1024,
+    transform(chunk: Buffer, _encoding, callback) {
+      seen += chunk.length;
+      if (seen > limit) callback(new BodyTooLarge(limit));
+      else callback(null, chunk);
+    },
+  });
   source.once('error', (err) => through.destroy(err));
   through.once('close', () => {
     if (!source.readableEnded) source.unpipe(through);
@@ -85,7 +102,7 @@ export async function forward(req: Request, opts: ForwardOptions): Promise<Respo
   // Small bodies of known length are buffered so that a retry can send them again; larger or
   // chunked ones stream (with backpressure) and are never retried once undici has taken them.
   let body: Readable | Buffer | null = null;
-  if (req.body.present) body = req.body.length !== null && req.body.length <= REPLAYABLE_BODY ? await req.body.bytes() : detached(req.body.stream());
+  if (req.body.present) body = req.body.length !== null && req.body.length <= REPLAYABLE_BODY ? await req.body.bytes() : detached(req.body.stream(), req.body.limit);
   const replayable = body === null || Buffer.isBuffer(body);
   const idempotent = IDEMPOTENT.has(req.method) && replayable;
   const headers = upstreamRequestHeaders(req, opts.forwarding, false);
@@ -110,6 +127,8 @@ export async function forward(req: Request, opts: ForwardOptions): Promise<Respo
       );
     } catch (err) {
       target.inFlight--;
+      // The client's fault, not the upstream's: no failure counted, no retry.
+      if (err instanceof BodyTooLarge) return Response.text(`413 ${statusText(413)}: ${err.message}\n`, 413, { connection: 'close' });
       const code = errorCode(err);
       group.failed(target, code);
       lastError = err;
