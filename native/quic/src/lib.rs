@@ -10,7 +10,10 @@
 #[macro_use]
 extern crate napi_derive;
 
+mod outbox;
 mod pack;
+
+use outbox::Outbox;
 
 use napi::bindgen_prelude::*;
 use quiche::h3;
@@ -27,6 +30,7 @@ const READ_CHUNK: usize = 64 * 1024;
 const H3_NO_ERROR: u64 = 0x100;
 const H3_INTERNAL_ERROR: u64 = 0x102;
 const H3_REQUEST_REJECTED: u64 = 0x10b;
+const H3_REQUEST_CANCELLED: u64 = 0x10c;
 
 extern "C" {
     // From the BoringSSL that quiche links statically: a CSPRNG without another dependency.
@@ -160,6 +164,7 @@ pub struct QuicServer {
     accepted: u64,
     dropped: u64,
     buf: Vec<u8>,
+    send_fd: i32,
 }
 
 /// Transport settings kept to rebuild the quiche config when certificates change.
@@ -276,6 +281,7 @@ impl QuicServer {
             events: Vec::new(),
             accepted: 0,
             dropped: 0,
+            send_fd: -1,
             buf: vec![0u8; 65535],
         })
     }
@@ -284,14 +290,13 @@ impl QuicServer {
     /// and returns what to send plus the events for JavaScript.
     #[napi]
     pub fn drive(&mut self, inbound: Buffer, count: u32) -> DriveResult {
-        let mut out = Vec::new();
-        let mut sent = 0u32;
+        let mut out = Outbox::default();
         let mut data: &[u8] = &inbound;
         for _ in 0..count {
             let Some((from, payload, rest)) = pack::next(data) else { break };
             data = rest;
             let mut pkt = payload.to_vec();
-            self.recv_one(&mut pkt, from, &mut out, &mut sent);
+            self.recv_one(&mut pkt, from, &mut out);
         }
         let now = Instant::now();
         let ids: Vec<u32> = self.conns.keys().copied().collect();
@@ -307,7 +312,7 @@ impl QuicServer {
         let dirty: Vec<u32> = self.dirty.drain().collect();
         for id in dirty {
             self.service(id);
-            self.flush(id, &mut out, &mut sent);
+            self.flush(id, &mut out);
         }
         // Collect closed connections and compute the next timer.
         let mut timeout: Option<std::time::Duration> = None;
@@ -326,14 +331,15 @@ impl QuicServer {
         }
         let events = std::mem::take(&mut self.events);
         DriveResult {
-            packets: out.into(),
-            count: sent,
+            // With the socket's fd, datagrams leave here (sendmmsg); what could not is left to JS.
+            count: out.send(self.send_fd),
+            packets: out.packed().into(),
             events,
             timeout: timeout.map_or(-1.0, |t| t.as_secs_f64() * 1000.0),
         }
     }
 
-    fn recv_one(&mut self, pkt: &mut [u8], from: SocketAddr, out: &mut Vec<u8>, sent: &mut u32) {
+    fn recv_one(&mut self, pkt: &mut [u8], from: SocketAddr, out: &mut Outbox) {
         let hdr = match quiche::Header::from_slice(pkt, quiche::MAX_CONN_ID_LEN) {
             Ok(h) => h,
             Err(_) => {
@@ -353,8 +359,7 @@ impl QuicServer {
                         Ok(n) => n,
                         Err(_) => return,
                     };
-                    pack::push(out, &from, &self.buf[..n]);
-                    *sent += 1;
+                    out.push(from, &self.buf[..n]);
                     return;
                 }
                 // RFC 9000 §14.1: a client Initial is padded to 1200 bytes; smaller ones are dropped.
@@ -495,26 +500,30 @@ impl QuicServer {
                     ev.code = Some(if more_frames { 0 } else { 1 });
                     self.events.push(ev);
                 }
-                Ok((sid, h3::Event::Data)) => {
-                    let st = c.streams.entry(sid).or_default();
-                    if st.paused {
-                        st.unread = true;
-                    } else {
-                        read_body(h3c, &mut c.q, sid, st, id, &mut self.events, &mut self.buf);
-                    }
-                }
+                Ok((sid, h3::Event::Data)) => match c.streams.get_mut(&sid) {
+                    Some(st) if st.paused => st.unread = true,
+                    Some(st) => read_body(h3c, &mut c.q, sid, st, id, &mut self.events, &mut self.buf),
+                    // A stream we are done with (answered, reset): drain and drop what still arrives.
+                    None => while h3c.recv_body(&mut c.q, sid, &mut self.buf).is_ok() {},
+                },
                 Ok((sid, h3::Event::Finished)) => {
-                    let st = c.streams.entry(sid).or_default();
-                    st.recv_done = true;
-                    self.events.push(event(kind::FINISHED, id, sid));
+                    // Only news when the request body was still open (not after a HEADERS with FIN).
+                    if let Some(st) = c.streams.get_mut(&sid) {
+                        if !st.recv_done {
+                            st.recv_done = true;
+                            self.events.push(event(kind::FINISHED, id, sid));
+                        }
+                    }
                 }
                 Ok((sid, h3::Event::Reset(code))) => {
                     let mut ev = event(kind::RESET, id, sid);
                     ev.code = Some(code as i64);
-                    self.events.push(ev);
                     if let Some(st) = c.streams.get_mut(&sid) {
                         st.reset = true;
                         st.recv_done = true;
+                        // The request is abandoned: abandon the response too (frees quiche's stream).
+                        let _ = c.q.stream_shutdown(sid, quiche::Shutdown::Write, H3_REQUEST_CANCELLED);
+                        self.events.push(ev);
                     }
                 }
                 Ok((_, h3::Event::PriorityUpdate)) => {}
@@ -545,13 +554,12 @@ impl QuicServer {
         }
     }
 
-    fn flush(&mut self, id: u32, out: &mut Vec<u8>, sent: &mut u32) {
+    fn flush(&mut self, id: u32, out: &mut Outbox) {
         let Some(c) = self.conns.get_mut(&id) else { return };
         loop {
             match c.q.send(&mut self.buf) {
                 Ok((n, info)) => {
-                    pack::push(out, &info.to, &self.buf[..n]);
-                    *sent += 1;
+                    out.push(info.to, &self.buf[..n]);
                 }
                 Err(quiche::Error::Done) => break,
                 Err(_) => {
@@ -566,6 +574,24 @@ impl QuicServer {
         let c = self.conns.get_mut(&conn)?;
         self.dirty.insert(conn);
         c.streams.get_mut(&(stream as u64))
+    }
+
+    /// Queues a whole response in one call: head, optional body, and FIN when `fin`.
+    #[napi]
+    pub fn respond(&mut self, conn: u32, stream: i64, headers: Vec<String>, body: Option<Buffer>, fin: bool) -> bool {
+        let Some(st) = self.stream_mut(conn, stream) else { return false };
+        let has_body = body.as_ref().is_some_and(|b| !b.is_empty());
+        st.headers = Some((to_headers(&headers), fin && !has_body));
+        if let Some(b) = body {
+            if !b.is_empty() {
+                st.pending += b.len();
+                st.body.push_back(b.to_vec());
+            }
+        }
+        if fin {
+            st.fin = true;
+        }
+        true
     }
 
     /// Queues the response head; `fin` when there is no body.
@@ -688,6 +714,13 @@ impl QuicServer {
         let mut next = build_config(&cert_path, &key_path, &self.transport)?;
         std::mem::swap(&mut self.config, &mut next);
         Ok(())
+    }
+
+    /// The UDP socket's file descriptor (Node's dgram socket): datagrams are then sent from here with
+    /// sendmmsg, many per system call, instead of one dgram.send() each. -1 turns that off.
+    #[napi]
+    pub fn set_send_fd(&mut self, fd: i32) {
+        self.send_fd = if cfg!(target_os = "linux") { fd } else { -1 };
     }
 
     #[napi]

@@ -104,6 +104,8 @@ export class Http3Endpoint implements StreamHost {
       socket.close();
       throw new AnomalyError(ErrorCodes.LISTEN, `HTTP/3 could not start: ${(err as Error).message}`, { cause: err });
     }
+    const fd = socketFd(socket);
+    if (fd !== null && process.env.ANOMALY_QUIC_SENDMMSG !== '0') quic.setSendFd(fd);
     return new Http3Endpoint(opts, quic, socket, port);
   }
 
@@ -270,6 +272,17 @@ export class Http3Endpoint implements StreamHost {
     // Let the CONNECTION_CLOSE datagrams leave before the socket goes.
     setImmediate(() => this.#socket.close());
   }
+}
+
+/**
+ * The fd of a bound dgram socket, read through node's internal state (not the deprecated `_handle`
+ * getter, which prints a warning); null when node does not expose it (Windows, a future release).
+ */
+function socketFd(socket: dgram.Socket): number | null {
+  const state = Object.getOwnPropertySymbols(socket).find((s) => s.description === 'state symbol');
+  const handle = state === undefined ? undefined : ((socket as unknown as Record<symbol, { handle?: { fd?: unknown } }>)[state]?.handle ?? undefined);
+  const fd = handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : null;
 }
 
 /** quiche loads certificates from files only: write them to a private temporary directory for the call. */

@@ -59,6 +59,8 @@ export interface QuicStats {
 /** The binding's QuicServer class: quiche connections, no I/O (see native/quic/src/lib.rs). */
 export interface NativeQuicServer {
   drive(inbound: Buffer, count: number): DriveResult;
+  /** A whole response in one call: head, optional body, FIN when `fin`. */
+  respond(conn: number, stream: number, headers: string[], body: Buffer | null, fin: boolean): boolean;
   sendHeaders(conn: number, stream: number, headers: string[], fin: boolean): boolean;
   sendBody(conn: number, stream: number, data: Buffer, fin: boolean): number;
   wantDrain(conn: number, stream: number): void;
@@ -70,6 +72,8 @@ export interface NativeQuicServer {
   closeAll(): void;
   closeConnection(conn: number, code: number, reason: string): void;
   reloadCertificates(certPath: string, keyPath: string): void;
+  /** Lets the binding send with sendmmsg on the socket's fd (Linux); -1 turns that off. */
+  setSendFd(fd: number): void;
   stats(): QuicStats;
 }
 

@@ -189,8 +189,7 @@ export class H3Stream {
 
   #respondPlain(status: number, text: string): void {
     const q = this.#host.quic;
-    q.sendHeaders(this.connId, this.id, [':status', String(status), 'content-type', 'text/plain; charset=utf-8', 'content-length', String(text.length)], false);
-    q.sendBody(this.connId, this.id, Buffer.from(text), true);
+    q.respond(this.connId, this.id, [':status', String(status), 'content-type', 'text/plain; charset=utf-8', 'content-length', String(text.length)], Buffer.from(text), true);
     this.#finishResponse(null);
   }
 
@@ -231,7 +230,7 @@ export class H3Stream {
     const trailers = noBody ? null : res.trailers;
     if (length !== null && !statusHasNoBody(status) && res.headers['content-length'] === undefined) head.push('content-length', String(length));
     if (noBody || (length === 0 && trailers === null)) {
-      q.sendHeaders(this.connId, this.id, head, true);
+      q.respond(this.connId, this.id, head, null, true);
       discardBody(body);
       this.#finishResponse(req);
       processor.completed(req, res, { status, bytes: 0 });
@@ -239,8 +238,7 @@ export class H3Stream {
     }
     if (typeof body === 'string' || body instanceof Uint8Array || body === null) {
       const bytes = typeof body === 'string' ? Buffer.from(body) : body === null ? Buffer.alloc(0) : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-      q.sendHeaders(this.connId, this.id, head, false);
-      q.sendBody(this.connId, this.id, bytes, trailers === null);
+      q.respond(this.connId, this.id, head, bytes, trailers === null);
       if (trailers !== null) q.sendTrailers(this.connId, this.id, fieldList(trailers));
       this.#finishResponse(req);
       processor.completed(req, res, { status, bytes: bytes.length });

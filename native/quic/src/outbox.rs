@@ -1,0 +1,104 @@
+//! Datagrams produced by one drive(): sent in batches with sendmmsg when we have the socket's fd
+//! (Linux), otherwise packed for JavaScript to send with dgram (see pack.rs).
+
+use std::net::SocketAddr;
+
+#[derive(Default)]
+pub struct Outbox {
+    data: Vec<u8>,
+    items: Vec<(SocketAddr, usize, usize)>,
+    /// Index of the first datagram not yet sent by send().
+    first_unsent: usize,
+}
+
+impl Outbox {
+    pub fn push(&mut self, to: SocketAddr, payload: &[u8]) {
+        let start = self.data.len();
+        self.data.extend_from_slice(payload);
+        self.items.push((to, start, payload.len()));
+    }
+
+    /// Sends what it can on `fd` (non-blocking, as libuv leaves it); returns how many are left for
+    /// JavaScript (all of them when fd < 0, or when the socket buffer is full).
+    pub fn send(&mut self, fd: i32) -> u32 {
+        #[cfg(target_os = "linux")]
+        if fd >= 0 {
+            self.first_unsent = sendmmsg_all(fd, &self.data, &self.items);
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = fd;
+        (self.items.len() - self.first_unsent) as u32
+    }
+
+    /// The datagrams send() left over, in pack.rs format.
+    pub fn packed(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for &(to, start, len) in &self.items[self.first_unsent..] {
+            crate::pack::push(&mut out, &to, &self.data[start..start + len]);
+        }
+        out
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn sendmmsg_all(fd: i32, data: &[u8], items: &[(SocketAddr, usize, usize)]) -> usize {
+    const BATCH: usize = 64;
+    let mut done = 0;
+    while done < items.len() {
+        let chunk = &items[done..(done + BATCH).min(items.len())];
+        // SAFETY: plain C structs, zero-initialised, filled below and only read by the kernel.
+        let mut addrs: Vec<libc::sockaddr_storage> = vec![unsafe { std::mem::zeroed() }; chunk.len()];
+        let mut iovs: Vec<libc::iovec> = Vec::with_capacity(chunk.len());
+        let mut msgs: Vec<libc::mmsghdr> = vec![unsafe { std::mem::zeroed() }; chunk.len()];
+        for (i, &(to, start, len)) in chunk.iter().enumerate() {
+            iovs.push(libc::iovec { iov_base: data[start..].as_ptr() as *mut libc::c_void, iov_len: len });
+            let alen = write_sockaddr(&to, &mut addrs[i]);
+            msgs[i].msg_hdr.msg_name = &mut addrs[i] as *mut _ as *mut libc::c_void;
+            msgs[i].msg_hdr.msg_namelen = alen;
+        }
+        for (i, m) in msgs.iter_mut().enumerate() {
+            m.msg_hdr.msg_iov = &mut iovs[i] as *mut libc::iovec;
+            m.msg_hdr.msg_iovlen = 1;
+        }
+        // SAFETY: msgs, iovs, addrs and data outlive the call; lengths match.
+        let n = unsafe { libc::sendmmsg(fd, msgs.as_mut_ptr(), msgs.len() as libc::c_uint, libc::MSG_DONTWAIT) };
+        if n <= 0 {
+            let err = std::io::Error::last_os_error();
+            if n < 0 && err.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            if n < 0 && err.kind() != std::io::ErrorKind::WouldBlock {
+                // Unreachable peer, bad address...: drop this datagram, QUIC recovers or times out.
+                done += 1;
+                continue;
+            }
+            break; // socket buffer full: JS queues the rest through dgram
+        }
+        done += n as usize;
+    }
+    done
+}
+
+#[cfg(target_os = "linux")]
+fn write_sockaddr(to: &SocketAddr, out: &mut libc::sockaddr_storage) -> libc::socklen_t {
+    match to {
+        SocketAddr::V4(a) => {
+            // SAFETY: sockaddr_storage is large enough and suitably aligned for sockaddr_in.
+            let sin = unsafe { &mut *(out as *mut _ as *mut libc::sockaddr_in) };
+            sin.sin_family = libc::AF_INET as libc::sa_family_t;
+            sin.sin_port = a.port().to_be();
+            sin.sin_addr = libc::in_addr { s_addr: u32::from_ne_bytes(a.ip().octets()) };
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t
+        }
+        SocketAddr::V6(a) => {
+            // SAFETY: as above, for sockaddr_in6.
+            let sin6 = unsafe { &mut *(out as *mut _ as *mut libc::sockaddr_in6) };
+            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            sin6.sin6_port = a.port().to_be();
+            sin6.sin6_addr = libc::in6_addr { s6_addr: a.ip().octets() };
+            sin6.sin6_flowinfo = a.flowinfo();
+            sin6.sin6_scope_id = a.scope_id();
+            std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t
+        }
+    }
+}
