@@ -17,12 +17,12 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { runLoad } from './lib/load.mjs';
 import { freePorts, waitReady } from './lib/net.mjs';
-import { ProcessRegistry } from './lib/procs.mjs';
+import { ProcessRegistry, cpuMsBetween, cpuSnapshot } from './lib/procs.mjs';
 import { median } from './lib/report.mjs';
 
 const benchDir = dirname(fileURLToPath(import.meta.url));
 const repoDir = dirname(benchDir);
-const ENGINES = { quickjs: '.js', fengari: '.lua', wasmoon: '.lua', java: '.java' };
+const ENGINES = { quickjs: '.js', fengari: '.lua', wasmoon: '.lua', java: '.java', pyodide: '.py' };
 // Java's file is named after its public class.
 const appFile = (engine) => (ENGINES[engine] === '.java' ? 'App.java' : `app${ENGINES[engine]}`);
 // Engines that need a tool on the machine: left out (with a note) when it is missing.
@@ -94,10 +94,13 @@ async function main() {
     for (let run = 0; run < runs; run++) {
       const order = targets.map((_, i) => targets[(i + run) % targets.length]);
       for (const t of order) {
+        // Server CPU per request (all its threads: a JVM worker counts too), steadier than latency on a busy machine.
+        const cpu0 = cpuSnapshot(server.pid);
         const one = await runLoad(registry, { tool: 'wrk', connections: 1, threads: 1 }, t.url, duration, 1);
+        const cpuUs = (cpuMsBetween(cpu0, cpuSnapshot(server.pid)) * 1000) / Math.max(1, one.requests);
         const many = await runLoad(registry, { tool: 'wrk', connections: 32, threads: 1 }, t.url, duration, 1);
-        samples.get(t).push({ p50Ms: one.p50Ms, p99Ms: one.p99Ms, rps1: one.rps, rps32: many.rps, errors: one.non2xx + many.non2xx + one.socketErrors + many.socketErrors });
-        process.stderr.write(`  run ${run + 1} ${t.target.padEnd(8)} ${t.app.padEnd(6)} p50 ${(one.p50Ms * 1000).toFixed(0)} µs  p99 ${(one.p99Ms * 1000).toFixed(0)} µs  ${Math.round(many.rps)} req/s\n`);
+        samples.get(t).push({ p50Ms: one.p50Ms, p99Ms: one.p99Ms, rps1: one.rps, rps32: many.rps, cpuUs, errors: one.non2xx + many.non2xx + one.socketErrors + many.socketErrors });
+        process.stderr.write(`  run ${run + 1} ${t.target.padEnd(8)} ${t.app.padEnd(6)} p50 ${(one.p50Ms * 1000).toFixed(0)} µs  p99 ${(one.p99Ms * 1000).toFixed(0)} µs  ${Math.round(many.rps)} req/s  CPU ${cpuUs.toFixed(0)} µs/req\n`);
       }
     }
     for (const t of targets) {
@@ -109,6 +112,7 @@ async function main() {
         p99Us: median(s.map((x) => x.p99Ms * 1000)),
         rps1: median(s.map((x) => x.rps1)),
         rps32: median(s.map((x) => x.rps32)),
+        cpuUs: median(s.map((x) => x.cpuUs)),
         errors: s.reduce((a, x) => a + x.errors, 0),
       });
     }
@@ -119,10 +123,11 @@ async function main() {
   const lines = [`# bench:apps — ${new Date().toISOString()} (${runs} run(s) x ${duration} s, medians; wrk -c1 for latency, -c32 for req/s)`, ''];
   for (const app of apps) {
     const native = results.find((r) => r.app === app && r.target === 'native');
-    lines.push(`### ${app}`, '', '| engine | p50 µs | p99 µs | overhead vs native (p50) | req/s (1 conn) | req/s (32 conns) | errors |', '|---|--:|--:|--:|--:|--:|--:|');
+    lines.push(`### ${app}`, '', '| engine | p50 µs | p99 µs | overhead vs native (p50) | server CPU µs/req (1 conn) | CPU overhead | req/s (1 conn) | req/s (32 conns) | errors |', '|---|--:|--:|--:|--:|--:|--:|--:|--:|');
     for (const r of results.filter((x) => x.app === app)) {
       const overhead = r.target === 'native' ? '—' : `${(r.p50Us - native.p50Us).toFixed(0)} µs`;
-      lines.push(`| ${r.target} | ${r.p50Us.toFixed(0)} | ${r.p99Us.toFixed(0)} | ${overhead} | ${Math.round(r.rps1)} | ${Math.round(r.rps32)} | ${r.errors} |`);
+      const cpuOverhead = r.target === 'native' ? '—' : `${(r.cpuUs - native.cpuUs).toFixed(0)} µs`;
+      lines.push(`| ${r.target} | ${r.p50Us.toFixed(0)} | ${r.p99Us.toFixed(0)} | ${overhead} | ${r.cpuUs.toFixed(0)} | ${cpuOverhead} | ${Math.round(r.rps1)} | ${Math.round(r.rps32)} | ${r.errors} |`);
     }
     lines.push('');
   }

@@ -33,6 +33,8 @@ public final class Host {
     private static final Thread watchdog = new Thread(Host::watch, "anomaly-watchdog");
 
     static {
+        // anomaly's log lines are on stdout (JSON): an app's System.out.println must not land between them.
+        System.setOut(System.err);
         watchdog.setDaemon(true);
         watchdog.start();
     }
