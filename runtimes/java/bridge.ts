@@ -17,7 +17,7 @@ const run = promisify(execFile);
 
 /** The static methods of anomaly.host.Host as java-bridge exposes them (Sync suffix: blocking call). */
 export interface HostClass {
-  load(codeBase64: string, deadlineMs: number, maxResponse: number): Promise<Buffer>;
+  load(codeBase64: string, deadlineMs: number, maxResponse: number, stackBytes: number): Promise<Buffer>;
   callSync(id: number, frameBase64: string, spinMicros: number, waitMicros: number): Buffer;
   /** Measurement only (bench/micro/java-call.mjs): the handler on the calling thread, no deadline. */
   callInlineSync(id: number, frameBase64: string): Buffer;

@@ -164,7 +164,8 @@ export function javaRuntime(options: JavaRuntimeOptions = {}): Runtime {
       const maxResponse = Math.min(limits.maxResponseBytes, 0x7fffffff);
       let answer;
       try {
-        answer = decodeAnswer(await bridge.host.load(code, Math.max(1, Math.round(limits.deadlineMs)), maxResponse), source.file);
+        const stack = Math.min(Math.max(limits.stackBytes, 256 * 1024), 0x7fffffff);
+        answer = decodeAnswer(await bridge.host.load(code, Math.max(1, Math.round(limits.deadlineMs)), maxResponse, stack), source.file);
       } catch (err) {
         if (err instanceof GuestError) throw new GuestError('load', err.message, { file: err.file, line: err.line }, { cause: err });
         throw new GuestError('load', `java bridge: ${String(err)}`, { file: source.file }, { cause: err });

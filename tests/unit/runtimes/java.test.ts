@@ -132,6 +132,13 @@ public class App extends Router {
       assert.ok(second < 100, `a cached load took ${second.toFixed(0)} ms`);
     });
 
+    it('deep recursion is a StackOverflowError: a 500-kind exception, the instance keeps serving', async () => {
+      const app = await load(handlerApp('if (req.path().equals("/deep")) return Response.text(String.valueOf(depth(0)));\n    return Response.text("ok");').replace('public class App implements Handler {', 'public class App implements Handler {\n  static int depth(int n) { return depth(n + 1) + 1; }'));
+      await assert.rejects(app.handle(guestRequest({ path: '/deep' })), (e: unknown) => e instanceof GuestError && e.kind === 'exception' && /stack overflow/.test(e.message));
+      assert.equal(app.broken, false);
+      assert.equal(bodyText(await app.handle(guestRequest())), 'ok');
+    });
+
     it('invalid answers: null response, bad status', async () => {
       const nul = await load(handlerApp('return null;'));
       await assert.rejects(nul.handle(guestRequest()), (e: unknown) => e instanceof GuestError && e.kind === 'response');

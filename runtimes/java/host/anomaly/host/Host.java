@@ -56,7 +56,7 @@ public final class Host {
     }
 
     /** Compiles (cached by source) and starts an instance: 'L' id, or 'E' load error with its line. */
-    public static byte[] load(String codeBase64, int deadlineMs, int maxResponse) {
+    public static byte[] load(String codeBase64, int deadlineMs, int maxResponse, int stackBytes) {
         Map<String, byte[]> classes;
         try {
             classes = GuestCompiler.compile(unb64(codeBase64));
@@ -66,7 +66,7 @@ public final class Host {
             return Frames.error(Frames.KIND_LOAD, 0, "the compiler failed: " + t);
         }
         int id = ids.incrementAndGet();
-        Instance inst = new Instance(id, classes, deadlineMs, maxResponse);
+        Instance inst = new Instance(id, classes, deadlineMs, maxResponse, stackBytes);
         instances.put(id, inst);
         byte[] r = inst.start();
         if (r[0] == 'E') {

@@ -41,12 +41,13 @@ final class Instance {
     /** Recent call duration (ns), exponentially averaged: decides whether the caller waits at all. */
     private volatile long typicalNs;
 
-    Instance(int id, Map<String, byte[]> classes, long deadlineMs, long maxResponse) {
+    Instance(int id, Map<String, byte[]> classes, long deadlineMs, long maxResponse, long stackBytes) {
         this.id = id;
         this.deadlineNs = deadlineMs * 1_000_000L;
         this.maxResponse = maxResponse;
         this.loader = new GuestCompiler.MemoryLoader(classes, Host.class.getClassLoader());
-        this.worker = new Thread(this::work, "anomaly-app-" + id);
+        // The app's stack limit is the worker's stack size (a StackOverflowError is a 500, the instance stays).
+        this.worker = new Thread(null, this::work, "anomaly-app-" + id, stackBytes);
         this.worker.setDaemon(true);
         this.worker.start();
     }
