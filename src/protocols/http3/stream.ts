@@ -298,6 +298,9 @@ class RequestBodyStream extends Readable {
   constructor(owner: H3Stream) {
     super({ highWaterMark: READ_HIGH_WATER });
     this.#owner = owner;
+    // A reset destroys the stream with an error; a handler that never read the body must not crash
+    // the process with an unhandled 'error' (the body helpers attach their own listener).
+    this.on('error', noop);
   }
 
   override _read(): void {
@@ -307,6 +310,8 @@ class RequestBodyStream extends Readable {
     }
   }
 }
+
+const noop = (): void => {};
 
 /** RFC 9114 §4.2.2 accounting: name + value + 32 per field. */
 function fieldSectionSize(flat: readonly string[]): number {
