@@ -105,23 +105,27 @@ final class Instance {
         if (disposed) return Frames.error(Frames.KIND_EXCEPTION, 0, "the app instance was disposed");
         if (broken) return Frames.error(Frames.KIND_EXCEPTION, 0, "the app instance is broken (an earlier call ran out of time or memory)");
         Job job = new Job(frame, null);
-        job.waiter = Thread.currentThread();
         submit(job);
         byte[] r = null;
         if (typicalNs < waitNs) {
             long start = System.nanoTime();
             long spinEnd = start + spinNs;
             long end = start + waitNs;
+            // Yield, not onSpinWait: on one CPU (a pinned server) the worker needs this thread's core.
             while ((r = job.result()) == null && System.nanoTime() < spinEnd) Thread.yield();
-            while (r == null) {
-                long left = end - System.nanoTime();
-                if (left <= 0) break;
-                LockSupport.parkNanos(job, left);
-                r = job.result();
+            if (r == null) {
+                // Registered only now, so that quick answers cost the worker no unpark. Volatile
+                // write then read here, CAS then read in complete(): one side always sees the other.
+                job.waiter = Thread.currentThread();
+                while ((r = job.result()) == null) {
+                    long left = end - System.nanoTime();
+                    if (left <= 0) break;
+                    LockSupport.parkNanos(job, left);
+                }
+                job.waiter = null;
             }
         }
         if (r != null) return r;
-        job.waiter = null;
         int ticket = Host.park(job);
         return Frames.tagged('P', ticket);
     }
