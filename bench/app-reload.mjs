@@ -17,6 +17,8 @@ const SOURCES = {
   quickjs: { ext: '.js', code: (n) => `export default () => 'version ${n}';\n` },
   fengari: { ext: '.lua', code: (n) => `return function() return "version ${n}" end\n` },
   wasmoon: { ext: '.lua', code: (n) => `return function() return "version ${n}" end\n` },
+  // A reload execs the new app.py in the workers already running the old one (no new interpreter).
+  pyodide: { ext: '.py', code: (n) => `def handler(req):\n    return "version ${n}"\n` },
   // Java compiles each new version first: the goal is 2 s instead of 1 s.
   java: {
     ext: '.java',

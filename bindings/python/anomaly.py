@@ -28,73 +28,102 @@ _OCTETS = "application/octet-stream"
 
 class MultiDict:
     """Name -> values in order. ``get`` gives the first value, ``all`` every value; header maps match names
-    case-insensitively (the host sends them lower-case)."""
+    case-insensitively (the host sends them lower-case). Stored as name -> first value, plus the lists of
+    the (rare) names that repeat, so that building one costs a C-level dict(zip(...))."""
 
-    __slots__ = ("_d", "_lower")
+    __slots__ = ("_first", "_many", "_lower")
 
-    def __init__(self, data: dict[str, list[str]] | None = None, lower: bool = False) -> None:
-        self._d: dict[str, list[str]] = data if data is not None else {}
+    def __init__(self, first: dict[str, str] | None = None, many: dict[str, list[str]] | None = None,
+                 lower: bool = False) -> None:
+        self._first: dict[str, str] = first if first is not None else {}
+        self._many = many
         self._lower = lower
 
-    def _key(self, name: str) -> str:
-        return name.lower() if self._lower else name
-
     def get(self, name: str, default: Any = None) -> Any:
-        values = self._d.get(self._key(name))
-        return values[0] if values else default
+        return self._first.get(name.lower() if self._lower else name, default)
 
     def all(self, name: str) -> list[str]:
-        return list(self._d.get(self._key(name), ()))
+        key = name.lower() if self._lower else name
+        if self._many is not None and key in self._many:
+            return list(self._many[key])
+        v = self._first.get(key)
+        return [] if v is None else [v]
 
     getall = all
 
     def __getitem__(self, name: str) -> str:
-        values = self._d.get(self._key(name))
-        if not values:
-            raise KeyError(name)
-        return values[0]
+        return self._first[name.lower() if self._lower else name]
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and self._key(name) in self._d
+        return isinstance(name, str) and (name.lower() if self._lower else name) in self._first
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._d)
+        return iter(self._first)
 
     def __len__(self) -> int:
-        return len(self._d)
+        return len(self._first)
 
     def keys(self) -> list[str]:
-        return list(self._d)
+        return list(self._first)
 
     def items(self) -> Iterator[tuple[str, str]]:
         """Every (name, value) pair, repeated names included."""
-        for k, vs in self._d.items():
-            for v in vs:
+        many = self._many
+        for k, v in self._first.items():
+            if many is not None and k in many:
+                for x in many[k]:
+                    yield k, x
+            else:
                 yield k, v
 
     def to_dict(self) -> dict[str, list[str]]:
         """Name -> list of values (a copy)."""
-        return {k: list(vs) for k, vs in self._d.items()}
+        many = self._many
+        if many is None:
+            return {k: [v] for k, v in self._first.items()}
+        return {k: list(many[k]) if k in many else [v] for k, v in self._first.items()}
 
     def __repr__(self) -> str:
-        return f"MultiDict({self._d!r})"
+        return f"MultiDict({self.to_dict()!r})"
 
 
 def _pairs_to_multi(pairs: Iterable[tuple[str, str]], lower: bool = False) -> MultiDict:
-    d: dict[str, list[str]] = {}
+    first: dict[str, str] = {}
+    many: dict[str, list[str]] = {}
     for k, v in pairs:
-        if k in d:
-            d[k].append(v)
+        if k in first:
+            many.setdefault(k, [first[k]]).append(v)
         else:
-            d[k] = [v]
-    return MultiDict(d, lower)
+            first[k] = v
+    return MultiDict(first, many or None, lower)
+
+
+def _section(parts: list[str], at: int) -> tuple[dict[str, str], dict[str, list[str]] | None, int]:
+    """One counted section of the frame at `at`: "<n>" (or "*<n>" when a name repeats), then n name/value
+    pairs. Returns (first values, repeated values or None, index after the section)."""
+    head = parts[at]
+    start = at + 1
+    if head[:1] != "*":
+        end = start + 2 * int(head)
+        return dict(zip(parts[start:end:2], parts[start + 1:end:2])), None, end
+    end = start + 2 * int(head[1:])
+    first: dict[str, str] = {}
+    many: dict[str, list[str]] = {}
+    for i in range(start, end, 2):
+        k, v = parts[i], parts[i + 1]
+        if k in first:
+            many.setdefault(k, [first[k]]).append(v)
+        else:
+            first[k] = v
+    return first, many or None, end
 
 
 class Request:
-    """One request, already parsed by the host. ``body`` is bytes (``b""`` when there was none)."""
+    """One request, already parsed by the host. ``body`` is bytes (``b""`` when there was none).
+    headers, query, cookies and params are built from the host's frame on first use."""
 
-    __slots__ = ("method", "path", "raw_query", "protocol", "scheme", "host", "remote", "headers", "query",
-                 "cookies", "params", "body")
+    __slots__ = ("method", "path", "raw_query", "protocol", "scheme", "host", "remote", "body", "_parts",
+                 "_headers", "_query", "_cookies", "_params", "_next")
 
     method: str
     path: str
@@ -103,42 +132,68 @@ class Request:
     scheme: str
     host: str
     remote: str
-    headers: MultiDict
-    query: MultiDict
-    cookies: dict[str, str]
-    params: dict[str, str]
     body: bytes
 
     @classmethod
     def _from_frame(cls, frame: str, body: bytes) -> "Request":
-        """Decodes the host's frame: fixed fields, then counted (name, value) pairs of headers, query,
-        cookies and params, NUL-separated (a frame starting with "[" is the same list as JSON, used
-        when a value contains NUL)."""
+        """The host's frame: 7 fixed fields, then counted sections of headers, query, cookies and params,
+        NUL-separated (a frame starting with "[" is the same list as JSON, used when a value has a NUL)."""
         parts = _json.loads(frame) if frame[:1] == "[" else frame.split("\0")
         self = cls.__new__(cls)
-        (self.method, self.path, self.raw_query, self.protocol, self.scheme, self.host, self.remote) = parts[:7]
-        i = 7
-        maps = []
-        for _ in range(4):
-            n = int(parts[i])
-            i += 1
-            d: dict[str, list[str]] = {}
-            end = i + 2 * n
-            while i < end:
-                k = parts[i]
-                v = parts[i + 1]
-                i += 2
-                if k in d:
-                    d[k].append(v)
-                else:
-                    d[k] = [v]
-            maps.append(d)
-        self.headers = MultiDict(maps[0], True)
-        self.query = MultiDict(maps[1])
-        self.cookies = {k: v[-1] for k, v in maps[2].items()}
-        self.params = {k: v[-1] for k, v in maps[3].items()}
+        self.method, self.path, self.raw_query, self.protocol, self.scheme, self.host, self.remote = parts[:7]
         self.body = body
+        self._parts = parts
+        self._next = 7  # where the next unread section starts
+        self._headers = self._query = self._cookies = self._params = None
         return self
+
+    def _read_to(self, n: int) -> None:
+        """Decodes sections up to the n-th (0 headers, 1 query, 2 cookies, 3 params): each starts where the
+        previous one ended, so reading params reads the sections before it too."""
+        parts = self._parts
+        while True:
+            done = (self._headers is not None) + (self._query is not None) + (self._cookies is not None) + \
+                (self._params is not None)
+            if done > n:
+                return
+            first, many, self._next = _section(parts, self._next)
+            if done == 0:
+                self._headers = MultiDict(first, many, True)
+            elif done == 1:
+                self._query = MultiDict(first, many)
+            elif done == 2:
+                self._cookies = first
+            else:
+                self._params = first
+
+    @property
+    def headers(self) -> MultiDict:
+        if self._headers is None:
+            self._read_to(0)
+        return self._headers  # type: ignore[return-value]
+
+    @property
+    def query(self) -> MultiDict:
+        if self._query is None:
+            self._read_to(1)
+        return self._query  # type: ignore[return-value]
+
+    @property
+    def cookies(self) -> dict[str, str]:
+        if self._cookies is None:
+            self._read_to(2)
+        return self._cookies  # type: ignore[return-value]
+
+    @property
+    def params(self) -> dict[str, str]:
+        if self._params is None:
+            self._read_to(3)
+        return self._params  # type: ignore[return-value]
+
+    @params.setter
+    def params(self, value: dict[str, str]) -> None:
+        self._read_to(3)
+        self._params = value
 
     @classmethod
     def make(cls, method: str = "GET", path: str = "/", query: str = "", headers: dict[str, str] | None = None,
@@ -147,10 +202,11 @@ class Request:
         self = cls.__new__(cls)
         self.method, self.path, self.raw_query = method, path, query
         self.protocol, self.scheme, self.host, self.remote = "h1", "http", "localhost", "127.0.0.1"
-        self.headers = _pairs_to_multi(((k.lower(), v) for k, v in (headers or {}).items()), True)
-        self.query = _pairs_to_multi(parse_qsl(query, keep_blank_values=True))
-        self.cookies = {}
-        self.params = dict(params or {})
+        self._parts, self._next = [], 0
+        self._headers = _pairs_to_multi(((k.lower(), v) for k, v in (headers or {}).items()), True)
+        self._query = _pairs_to_multi(parse_qsl(query, keep_blank_values=True))
+        self._cookies = {}
+        self._params = dict(params or {})
         self.body = body
         return self
 
@@ -428,40 +484,60 @@ def handler_of(namespace: dict[str, Any], file: str) -> Callable[[Request], Any]
 
 # ---- answers ----------------------------------------------------------------------------------------
 
-def answer(result: Any) -> tuple[int, str, Any]:
-    """Turns what a handler returned into (status, NUL-joined header names and values, body) where body
-    is str, bytes or None. A str is text/plain; bytes octet-stream; a Response or a dict
-    {status, headers, body} as given; a (body, status[, headers]) tuple like Flask; other values JSON."""
-    if isinstance(result, str):
-        return 200, "content-type\0" + _TEXT, result
+def _flat(headers: Any) -> list[str]:
+    """Headers (a dict of value or list of values, or (name, value) pairs) as [name, value, name, value...]."""
+    out: list[str] = []
+    if not headers:
+        return out
+    for k, v in headers.items() if isinstance(headers, dict) else headers:
+        k = k if type(k) is str else str(k)
+        if isinstance(v, (list, tuple)):
+            for x in v:
+                out += (k, x if type(x) is str else str(x))
+        else:
+            out += (k, v if type(v) is str else str(v))
+    return out
+
+
+_TEXT_HEADERS = ["content-type", _TEXT]
+_OCTET_HEADERS = ["content-type", _OCTETS]
+_JSON_HEADERS = ["content-type", _JSON]
+
+
+def answer(result: Any) -> tuple[int, list[str], Any]:
+    """Turns what a handler returned into (status, [name, value, ...], body) where body is str, bytes or
+    None. A str is text/plain; bytes octet-stream; a Response or a dict {status, headers, body} as given;
+    a (body, status[, headers]) tuple like Flask; None is 204; other values JSON."""
+    if type(result) is str:
+        return 200, _TEXT_HEADERS, result
     if isinstance(result, Response):
-        status, headers, body = result.status, result.headers, result.body
+        status, flat, body = result.status, _flat(result.headers), result.body
+    elif type(result) is dict and result and result.keys() <= {"status", "headers", "body"}:
+        status, flat, body = result.get("status", 200), _flat(result.get("headers")), result.get("body")
+    elif isinstance(result, str):
+        return 200, _TEXT_HEADERS, str(result)
     elif isinstance(result, (bytes, bytearray, memoryview)):
-        return 200, "content-type\0" + _OCTETS, bytes(result)
-    elif isinstance(result, dict) and result and set(result) <= {"status", "headers", "body"}:
-        status, headers, body = result.get("status", 200), _header_list(result.get("headers")), result.get("body")
+        return 200, _OCTET_HEADERS, bytes(result)
     elif isinstance(result, tuple) and 2 <= len(result) <= 3 and isinstance(result[1], int):
-        inner = answer(result[0])
-        extra = _header_list(result[2]) if len(result) == 3 else []
-        names = {k.lower() for k, _ in extra}
-        kept = inner[1].split("\0") if inner[1] else []
-        pairs = [(kept[i], kept[i + 1]) for i in range(0, len(kept), 2) if kept[i].lower() not in names]
-        return result[1], "\0".join(x for kv in pairs + extra for x in kv), inner[2]
+        _, inner, body = answer(result[0])
+        extra = _flat(result[2]) if len(result) == 3 else []
+        names = {extra[i].lower() for i in range(0, len(extra), 2)}
+        flat = [x for i in range(0, len(inner), 2) if inner[i].lower() not in names for x in inner[i:i + 2]]
+        return result[1], flat + extra, body
     elif result is None:
-        return 204, "", None
+        return 204, [], None
     else:
-        return 200, "content-type\0" + _JSON, _dumps(result)
-    if not isinstance(status, int) or isinstance(status, bool):
+        return 200, _JSON_HEADERS, _dumps(result)
+    if type(status) is not int:
         raise TypeError(f"status must be an int, got {status!r}")
-    if body is None or isinstance(body, (str, bytes)):
+    if body is None or type(body) is str or type(body) is bytes:
         pass
     elif isinstance(body, (bytearray, memoryview)):
         body = bytes(body)
+    elif isinstance(body, str):
+        body = str(body)
     else:
         body = _dumps(body)
-        if not any(k.lower() == "content-type" for k, _ in headers):
-            headers = list(headers) + [("content-type", _JSON)]
-    flat = "\0".join(f"{k}\0{v}" for k, v in headers) if headers else ""
-    if headers and flat.count("\0") != 2 * len(headers) - 1:
-        raise ValueError("header names and values must not contain NUL")
+        if not any(flat[i].lower() == "content-type" for i in range(0, len(flat), 2)):
+            flat = flat + _JSON_HEADERS
     return status, flat, body

@@ -65,11 +65,22 @@ def unload(inst: int) -> None:
         sys.modules.pop(entry[2], None)
 
 
-def _finish(result: Any, file: str, max_response: int) -> list[Any]:
-    status, headers, body = _answer(result)
+def _finish(result: Any, max_response: int) -> Any:
+    """The answer for the host: one string "<tag><status>\\0<n>\\0<name>\\0<value>...\\0<body>" (tag "s": str
+    body, "n": none) — a string crosses to JavaScript ~5x faster than a list — or [status, headers, bytes]."""
+    status, flat, body = _answer(result)
     if body is not None and len(body) > max_response:
         # len(str) counts characters, never more than its UTF-8 bytes: the host re-checks strings in bytes.
         return [0, "response", f"response body of {len(body)} bytes exceeds {max_response}", 0]
+    if body is None or type(body) is str:
+        text = body if body is not None else ""
+        out = "\0".join([("s" if body is not None else "n") + str(status), str(len(flat) >> 1), *flat, text])
+        if out.count("\0", 0, len(out) - len(text)) != len(flat) + 2:
+            return [0, "response", "header names and values must not contain NUL", 0]
+        return out
+    headers = "\0".join(flat)
+    if headers and headers.count("\0") != len(flat) - 1:
+        return [0, "response", "header names and values must not contain NUL", 0]
     return [status, headers, body]
 
 
@@ -84,7 +95,7 @@ def call(inst: int, call_id: int, frame: str, body: Any) -> Any:
             _tasks[call_id] = task
             task.add_done_callback(lambda _t: _tasks.pop(call_id, None))
             return task
-        return _finish(result, file, max_response)
+        return _finish(result, max_response)
     except BaseException as e:  # noqa: BLE001
         return _failure(e, file, "exception")
 
@@ -92,7 +103,7 @@ def call(inst: int, call_id: int, frame: str, body: Any) -> Any:
 async def _settle(awaitable: Any, file: str, max_response: int) -> list[Any]:
     try:
         result = await awaitable
-        return _finish(result, file, max_response)
+        return _finish(result, max_response)
     except BaseException as e:  # noqa: BLE001
         return _failure(e, file, "exception")
 

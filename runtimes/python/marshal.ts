@@ -5,9 +5,29 @@
  * JsProxy access 22–56 µs, toPy ≈26 µs. URLSearchParams turns %00 into NUL, so a frame whose values
  * contain NUL is sent as a JSON array instead (bindings/python/anomaly.py reads both).
  */
-import type { GuestRequest } from '../contract.js';
+import type { GuestRequest, GuestResponse } from '../contract.js';
 
-function pushPairs(parts: string[], entries: Iterable<readonly [string, string]>): boolean {
+/** A section: its pair count ("*<n>" when a name repeats, so the guest takes its slow path only then), then the pairs. */
+function pushMulti(parts: string[], map: ReadonlyMap<string, readonly string[]>): boolean {
+  const at = parts.length;
+  parts.push('');
+  let n = 0;
+  let nul = false;
+  let repeats = false;
+  for (const [k, vs] of map) {
+    if (vs.length > 1) repeats = true;
+    if (k.includes('\0')) nul = true;
+    for (const v of vs) {
+      parts.push(k, v);
+      n++;
+      if (v.includes('\0')) nul = true;
+    }
+  }
+  parts[at] = repeats ? '*' + n : String(n);
+  return nul;
+}
+
+function pushSingle(parts: string[], entries: Iterable<readonly [string, string]>): boolean {
   const at = parts.length;
   parts.push('');
   let n = 0;
@@ -21,16 +41,12 @@ function pushPairs(parts: string[], entries: Iterable<readonly [string, string]>
   return nul;
 }
 
-function* multi(map: ReadonlyMap<string, readonly string[]>): Generator<readonly [string, string]> {
-  for (const [k, vs] of map) for (const v of vs) yield [k, v];
-}
-
 export function encodeFrame(req: GuestRequest): string {
   const parts = [req.method, req.path, req.rawQuery, req.protocol, req.scheme, req.host, req.remoteAddress];
-  let nul = pushPairs(parts, multi(req.headers));
-  nul = pushPairs(parts, multi(req.query)) || nul;
-  nul = pushPairs(parts, req.cookies) || nul;
-  nul = pushPairs(parts, Object.entries(req.params)) || nul;
+  let nul = pushMulti(parts, req.headers);
+  nul = pushMulti(parts, req.query) || nul;
+  nul = pushSingle(parts, req.cookies) || nul;
+  nul = pushSingle(parts, Object.entries(req.params)) || nul;
   for (let i = 0; i < 7 && !nul; i++) if (parts[i].includes('\0')) nul = true;
   return nul ? JSON.stringify(parts) : parts.join('\0');
 }
@@ -49,4 +65,20 @@ export function decodeHeaders(flat: string): Array<[string, string]> {
   const out: Array<[string, string]> = [];
   for (let i = 0; i + 1 < parts.length; i += 2) out.push([parts[i], parts[i + 1]]);
   return out;
+}
+
+/** The guest's answer string (runtimes/python/host.py _finish): "<s|n><status>\0<n>\0<name>\0<value>...\0<body>". */
+export function decodeAnswer(s: string): GuestResponse {
+  let p = s.indexOf('\0');
+  const status = Number(s.slice(1, p));
+  let q = s.indexOf('\0', p + 1);
+  const n = Number(s.slice(p + 1, q));
+  const headers: Array<[string, string]> = new Array(n);
+  for (let i = 0; i < n; i++) {
+    p = s.indexOf('\0', q + 1);
+    const name = s.slice(q + 1, p);
+    q = s.indexOf('\0', p + 1);
+    headers[i] = [name, s.slice(p + 1, q)];
+  }
+  return { status, headers, body: s.charCodeAt(0) === 0x73 /* s */ ? s.slice(q + 1) : null };
 }

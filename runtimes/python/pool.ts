@@ -11,7 +11,7 @@
 import { Worker } from 'node:worker_threads';
 import { GuestError, type GuestResponse } from '../contract.js';
 import { CTRL_INTERRUPT, CTRL_RUNNING, CTRL_SLOTS, SIGINT, type Failure, type FromWorker, type ToWorker, type WorkerSetup } from './protocol.js';
-import { decodeHeaders } from './marshal.js';
+import { decodeAnswer, decodeHeaders } from './marshal.js';
 
 const INTERRUPT_GRACE_MS = 250;
 /** Loading runs the file's top level (imports of a framework included): give it at least this long. */
@@ -80,6 +80,9 @@ export class PyWorker {
           break;
         case 'loaded':
           this.#settle(msg[1], msg[2]);
+          break;
+        case 'text':
+          this.#settle(msg[1], decodeAnswer(msg[2]));
           break;
         case 'done':
           this.#settle(msg[1], { status: msg[2], headers: decodeHeaders(msg[3]), body: msg[4] } satisfies GuestResponse);

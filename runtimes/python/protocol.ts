@@ -41,5 +41,7 @@ export type FromWorker =
   | [op: 'ready', snapshot: Uint8Array | null, bootMs: number]
   | [op: 'boot-failed', message: string]
   | [op: 'loaded', reqId: number, failure: Failure | null]
+  /** The common answer: "<tag><status>\0<n>\0<name>\0<value>...\0<body>", tag s (string body) or n (none). */
+  | [op: 'text', callId: number, answer: string]
   | [op: 'done', callId: number, status: number, headers: string, body: string | Uint8Array | null]
   | [op: 'fail', callId: number, kind: string, message: string, line: number];

@@ -101,6 +101,10 @@ function failureOf(x: unknown): [string, string, number] {
 }
 
 function reply(callId: number, result: unknown): void {
+  if (typeof result === 'string') {
+    send(['text', callId, result]);
+    return;
+  }
   const a = result as [number, unknown, unknown, unknown];
   if (a[0] === 0) {
     const [kind, message, line] = failureOf(a);
@@ -113,8 +117,9 @@ function reply(callId: number, result: unknown): void {
   else send(['done', callId, a[0], a[1] as string, (body as string | null | undefined) ?? null]);
 }
 
-/** The host's list as plain JS: [status, headers, body] with bytes copied out as a Uint8Array. */
+/** The glue's answer as plain JS: the answer string as is, or a list [status, headers, body] with bytes copied out. */
 function plain(result: unknown): unknown {
+  if (typeof result === 'string') return result;
   const proxy = result as PyProxyLike;
   try {
     return proxy.toJs({ depth: 2 });
