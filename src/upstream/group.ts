@@ -2,7 +2,7 @@ import type { Logger } from '../core/logger.js';
 import { Prober } from '../balance/active.js';
 import type { PassiveOptions } from '../balance/passive.js';
 import { createPolicy, type BalancePolicy, type BalanceRequest, type HashKey, type PolicyName } from '../balance/policy.js';
-import { UpstreamTarget, type Timeouts } from './target.js';
+import { UpstreamTarget, type Timeouts, type UpstreamTls } from './target.js';
 
 export interface ActiveCheckOptions {
   readonly path: string;
@@ -27,6 +27,8 @@ export interface GroupOptions {
   readonly hashKey?: HashKey;
   readonly timeouts: Timeouts;
   readonly keepAlive: number;
+  /** For https:// targets: extra CA (PEM file path), certificate verification, SNI name. */
+  readonly tls: UpstreamTls;
   readonly retry: RetryOptions;
   readonly passive: PassiveOptions | null;
   readonly active: ActiveCheckOptions | null;
@@ -59,6 +61,7 @@ export class UpstreamGroup {
           maxConns: t.maxConns,
           timeouts: opts.timeouts,
           keepAlive: opts.keepAlive,
+          tls: opts.tls,
           passive: opts.passive,
           active: active === null ? null : { interval: active.interval, healthy: active.healthy, unhealthy: active.unhealthy },
         }),

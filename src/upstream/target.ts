@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Pool } from 'undici';
 import { ActiveHealth, type ActiveOptions } from '../balance/active.js';
 import { PassiveHealth, type PassiveOptions } from '../balance/passive.js';
@@ -12,6 +13,15 @@ export interface Timeouts {
   readonly idle: number;
 }
 
+export interface UpstreamTls {
+  /** A PEM file of CAs trusted besides the system ones (absolute path), or null. */
+  readonly ca: string | null;
+  /** Verify the upstream's certificate (default true; false only for throw-away test setups). */
+  readonly verify: boolean;
+  /** SNI and the name the certificate must carry; default the target URL's host. */
+  readonly servername: string | null;
+}
+
 export interface TargetOptions {
   readonly url: URL;
   readonly weight: number;
@@ -20,6 +30,7 @@ export interface TargetOptions {
   readonly timeouts: Timeouts;
   /** How long an idle upstream connection is kept, ms. */
   readonly keepAlive: number;
+  readonly tls: UpstreamTls;
   readonly passive: PassiveOptions | null;
   readonly active: ActiveOptions | null;
 }
@@ -37,6 +48,8 @@ export class UpstreamTarget implements BalanceTarget {
   readonly weight: number;
   readonly maxConns: number;
   readonly pool: Pool;
+  /** TLS options for connections made outside the pool (WebSocket pass-through). */
+  readonly tlsConnect: { ca?: Buffer; rejectUnauthorized: boolean; servername?: string };
   readonly passive: PassiveHealth | null;
   /** Active health-check state, when checks are configured. */
   readonly checks: ActiveHealth | null;
@@ -50,12 +63,18 @@ export class UpstreamTarget implements BalanceTarget {
     this.id = this.origin + this.basePath;
     this.weight = opts.weight;
     this.maxConns = opts.maxConns;
+    const tls = opts.tls;
+    this.tlsConnect = {
+      rejectUnauthorized: tls.verify,
+      ...(tls.ca !== null ? { ca: readFileSync(tls.ca) } : {}),
+      ...(tls.servername !== null ? { servername: tls.servername } : {}),
+    };
     this.pool = new Pool(this.origin, {
       connections: opts.maxConns > 0 ? opts.maxConns : null,
       pipelining: 1,
       keepAliveTimeout: opts.keepAlive,
       keepAliveMaxTimeout: Math.max(opts.keepAlive, 1000),
-      connect: { timeout: opts.timeouts.connect },
+      connect: { timeout: opts.timeouts.connect, ...(this.url.protocol === 'https:' ? this.tlsConnect : {}) },
       headersTimeout: opts.timeouts.firstByte,
       bodyTimeout: opts.timeouts.idle,
     });

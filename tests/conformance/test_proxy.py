@@ -182,6 +182,49 @@ def test_idle_upstream_body_ends_the_response_instead_of_hanging(anomaly_server,
         assert len(c.get("/slow-body", params={"ms": "10", "size": "200000", "early": "100000"}).content) == 200000
 
 
+def test_connect_timeout_is_a_504(anomaly_server) -> None:
+    # A listener whose accept queue is full drops SYNs: connecting to it hangs.
+    blackhole = socket.socket()
+    blackhole.bind(("127.0.0.1", 0))
+    blackhole.listen(0)
+    port = blackhole.getsockname()[1]
+    fillers = []
+    for _ in range(4):
+        f = socket.socket()
+        f.setblocking(False)
+        try:
+            f.connect(("127.0.0.1", port))
+        except BlockingIOError:
+            pass
+        fillers.append(f)
+    try:
+        srv = anomaly_server({"sites": [{"routes": [{"path": "/*", "proxy": {"to": f"http://127.0.0.1:{port}", "timeouts": {"connect": "300ms"}}}]}]})
+        with client(srv) as c:
+            t0 = time.monotonic()
+            r = c.get("/")
+            assert r.status_code == 504 and r.text == "504 Gateway Timeout: upstream timed out\n"
+            assert time.monotonic() - t0 < 3
+        line = srv.wait_for_log(lambda l: l["msg"] == "upstream timed out")
+        assert line["code"] == "UND_ERR_CONNECT_TIMEOUT"
+    finally:
+        for f in fillers:
+            f.close()
+        blackhole.close()
+
+
+def test_https_upstream_with_a_private_ca(anomaly_server) -> None:
+    upstream = anomaly_server({"sites": [{"routes": [{"path": "/*", "respond": {"body": "secure hello"}}]}]})
+    url = f"https://127.0.0.1:{upstream.tls_port}"
+    srv = anomaly_server({"sites": [{"routes": [
+        {"path": "/ok/*", "proxy": {"to": url, "strip_prefix": "/ok", "tls": {"ca": str(upstream.ca_path), "servername": "localhost"}}},
+        {"path": "/untrusted/*", "proxy": {"to": url}},
+    ]}]})
+    with client(srv) as c:
+        r = c.get("/ok/x")
+        assert r.status_code == 200 and r.text == "secure hello"
+        assert c.get("/untrusted/x").status_code == 502, "an unknown CA is refused by default"
+
+
 def test_retries_go_to_another_target_on_connect_failure_and_chosen_5xx(anomaly_server, upstreams) -> None:
     a, b = start(upstreams, "a", "b")
     dead = f"http://127.0.0.1:{_closed_port()}"

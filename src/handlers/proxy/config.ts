@@ -12,6 +12,7 @@ export interface GroupConfig {
   keepalive?: string | number;
   timeouts?: { connect?: string | number; first_byte?: string | number; idle?: string | number };
   retry?: { attempts?: number; statuses?: number[] };
+  tls?: { ca?: string; verify?: boolean; servername?: string };
   health?: {
     active?: { path?: string; interval?: string | number; timeout?: string | number; healthy?: number; unhealthy?: number; expect_status?: number | string | Array<number | string> };
     passive?: { fails?: number; window?: string | number; eject_for?: string | number };
@@ -61,6 +62,11 @@ export const GROUP_PROPERTIES: Record<string, unknown> = {
   max_conns: { type: 'integer', minimum: 0 },
   keepalive: duration,
   timeouts: { type: 'object', additionalProperties: false, properties: { connect: duration, first_byte: duration, idle: duration } },
+  tls: {
+    type: 'object',
+    additionalProperties: false,
+    properties: { ca: { type: 'string', minLength: 1 }, verify: { type: 'boolean' }, servername: { type: 'string', minLength: 1 } },
+  },
   retry: {
     type: 'object',
     additionalProperties: false,
@@ -202,6 +208,7 @@ export function groupOptions(name: string, config: Partial<GroupConfig>, where: 
       idle: ms(config.timeouts?.idle, 60_000),
     },
     keepAlive: ms(config.keepalive, 4000),
+    tls: { ca: config.tls?.ca ?? null, verify: config.tls?.verify !== false, servername: config.tls?.servername ?? null },
     retry: { attempts: config.retry?.attempts ?? Math.min(3, targets.length), statuses: new Set(statuses) },
     // Passive checks are on by default (as nginx's max_fails=1 fail_timeout=10s, a little more forgiving).
     passive:

@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { resolve as resolvePath } from 'node:path';
 import type { HandlerModule, ModuleContext } from '../../core/module.js';
 import { UpstreamGroup } from '../../upstream/group.js';
 import { checkTrusted, GROUP_KEYS, groupOptions, PROXY_SCHEMA, ProxyConfigError, UPSTREAMS_SCHEMA, type GroupConfig, type HeaderRules, type ProxyConfig } from './config.js';
@@ -31,7 +33,10 @@ function resolveGroup(config: ProxyConfig, sections: Readonly<Record<string, unk
 
 function groupFor(config: ProxyConfig, ctx: ModuleContext): { group: UpstreamGroup; owned: boolean } {
   const resolved = resolveGroup(config, ctx.sections);
-  const options = groupOptions(resolved.name, resolved.group, resolved.where);
+  const parsed = groupOptions(resolved.name, resolved.group, resolved.where);
+  // A relative CA path is relative to the config file, like every path in it.
+  const options = parsed.tls.ca === null ? parsed : { ...parsed, tls: { ...parsed.tls, ca: resolvePath(ctx.baseDir, parsed.tls.ca) } };
+  if (options.tls.ca !== null && !existsSync(options.tls.ca)) throw new ProxyConfigError(`${resolved.where}.tls.ca: no such file ${options.tls.ca}`);
   if (config.upstream !== undefined) {
     const name = config.upstream;
     const build = (): UpstreamGroup => new UpstreamGroup(options, ctx.logger);
