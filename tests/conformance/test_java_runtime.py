@@ -91,7 +91,7 @@ def test_jvm_leaves_signals_to_anomaly(anomaly_server) -> None:
     server = anomaly_server({"sites": [{"routes": [_route("hello")]}]}, {"hello/App.java": HELLO})
     with httpx.Client(base_url=server.plain_url, timeout=30) as c:
         assert c.get("/hello/").text == "hello"  # the JVM is running inside the server now
-    line = server.reload({"sites": [{"routes": [_route("hello"), {"path": "/plain", "respond": {"body": "plain"}}]}]})
+    line = server.reload({"sites": [{"routes": [_route("hello"), {"path": "/plain", "respond": {"body": "plain"}}]}]}, timeout=15)
     assert line is not None and line.get("level", 0) < 50, server.describe()
     with httpx.Client(base_url=server.plain_url, timeout=30) as c:
         assert c.get("/plain").text == "plain"
