@@ -15,7 +15,7 @@ describe('defaults', () => {
 
   it('fills every default', () => {
     const config = parseConfig(minimal, 'min.yaml', FAKE_MODULES, options);
-    assert.deepEqual(config.listen, { tls: 8443, plain: null, address: '::' });
+    assert.deepEqual(config.listen, { tls: 8443, plain: null, address: '::', http3: true });
     assert.equal(config.storage, join(HOME, '.local/share/anomaly'));
     assert.deepEqual(config.log, { level: 'info', format: 'auto', access: true });
     assert.deepEqual(config.limits, {
@@ -54,7 +54,7 @@ describe('defaults', () => {
 
   it('listen.tls false turns TLS off when a plain port is set', () => {
     const config = parseConfig(`listen: {tls: false, plain: 8080}\n${minimal}`, 'a.yaml', FAKE_MODULES, options);
-    assert.deepEqual(config.listen, { tls: null, plain: 8080, address: '::' });
+    assert.deepEqual(config.listen, { tls: null, plain: 8080, address: '::', http3: true });
     assert.equal(parseConfig(`listen: {tls: 0, plain: 0}\n${minimal}`, 'a.yaml', FAKE_MODULES, options).listen.tls, 0);
   });
 
@@ -74,7 +74,7 @@ describe('full example', () => {
     const dir = FIXTURES.replace(/\/$/, '');
     assert.equal(config.source, join(dir, 'full.yaml'));
     assert.equal(config.baseDir, dir);
-    assert.deepEqual(config.listen, { tls: 9443, plain: 9080, address: '127.0.0.1' });
+    assert.deepEqual(config.listen, { tls: 9443, plain: 9080, address: '127.0.0.1', http3: false });
     assert.equal(config.storage, join(dir, 'state'));
     assert.deepEqual(config.log, { level: 'debug', format: 'json', access: false });
     assert.deepEqual(config.limits, {
@@ -131,7 +131,7 @@ describe('built-in configs', () => {
     const config = demoConfig('/opt/anomaly', FAKE_MODULES);
     assert.equal(config.source, null);
     assert.equal(config.baseDir, '/opt/anomaly');
-    assert.deepEqual(config.listen, { tls: 8443, plain: 8080, address: '::' });
+    assert.deepEqual(config.listen, { tls: 8443, plain: 8080, address: '::', http3: true });
     assert.equal(config.sites.length, 1);
     assert.deepEqual(config.sites[0].hosts, []);
     assert.deepEqual(
@@ -152,10 +152,10 @@ describe('built-in configs', () => {
   it('staticDirConfig serves one directory', () => {
     const config = staticDirConfig('/srv/site', { plain: 8080, listing: true }, FAKE_MODULES);
     assert.equal(config.source, null);
-    assert.deepEqual(config.listen, { tls: 8443, plain: 8080, address: '::' });
+    assert.deepEqual(config.listen, { tls: 8443, plain: 8080, address: '::', http3: true });
     assert.deepEqual(config.sites[0].routes.map((r) => [r.path, r.module, r.config]), [['/*', 'static', { root: '/srv/site', listing: true }]]);
     const defaults = staticDirConfig('relative/dir', {});
-    assert.deepEqual(defaults.listen, { tls: 8443, plain: null, address: '::' });
+    assert.deepEqual(defaults.listen, { tls: 8443, plain: null, address: '::', http3: true });
     assert.deepEqual(defaults.sites[0].routes[0].config, { root: join(process.cwd(), 'relative/dir') });
   });
 });
