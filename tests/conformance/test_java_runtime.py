@@ -29,8 +29,39 @@ def _route(name: str, **extra: object) -> dict[str, object]:
 def srv(anomaly_server_module) -> AnomalyServer:
     require_tool("javac")
     config = {"sites": [{"routes": [_route("hello"), _route("loop", deadline="500ms"), _route("sleep", deadline="500ms"),
-                                    {"path": "/plain", "respond": {"body": "plain"}}]}]}
-    return anomaly_server_module(config, {"hello/App.java": HELLO, "loop/App.java": LOOP, "sleep/App.java": SLEEP})
+                                    _route("edit"), {"path": "/plain", "respond": {"body": "plain"}}]}]}
+    return anomaly_server_module(config, {"hello/App.java": HELLO, "loop/App.java": LOOP, "sleep/App.java": SLEEP,
+                                          "edit/App.java": HELLO.replace('"hello"', '"version 1"')})
+
+
+def _save(path: Path, text: str) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    tmp.rename(path)  # editors save by rename
+
+
+def _answers(c: httpx.Client, path: str, want: str, within: float) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if c.get(path).text == want:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_a_broken_edit_keeps_the_old_version_then_a_fix_loads(srv: AnomalyServer) -> None:
+    app = srv.root / "edit" / "App.java"
+    with httpx.Client(base_url=srv.plain_url, timeout=30) as c:
+        assert c.get("/edit/").text == "version 1"
+        mark = len(srv.log_lines())
+        _save(app, HELLO.replace('return Response.text("hello");', 'return Response.text("version 2")'))  # no semicolon
+        line = srv.wait_for_log(lambda l: isinstance(l, dict) and l.get("level", 0) >= 50 and "edit/App.java:3" in str(l.get("msg", "")), timeout=10, start=mark)
+        assert line is not None, srv.describe()
+        assert "';' expected" in line["msg"], line
+        for _ in range(5):
+            assert c.get("/edit/").text == "version 1"  # rolled back: the old version serves
+        _save(app, HELLO.replace('"hello"', '"version 3"'))
+        assert _answers(c, "/edit/", "version 3", within=5.0), srv.describe()
 
 
 def test_runaway_handlers_answer_504_while_others_flow(srv: AnomalyServer) -> None:
