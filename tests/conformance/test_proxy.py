@@ -370,6 +370,31 @@ def test_websocket_pass_through(anomaly_server, upstreams) -> None:
     assert data.startswith(b"HTTP/1.1 200 OK\r\n") and data.endswith(b"plain")
 
 
+def test_refused_upgrade_is_a_normal_answer_not_a_tunnel(anomaly_server, upstreams) -> None:
+    (a,) = start(upstreams, "a")  # a plain HTTP server: it ignores Upgrade and answers 200
+    srv = anomaly_server({"sites": [{"routes": [{"path": "/*", "proxy": {"to": a.url}}]}]})
+    with socket.create_connection(("127.0.0.1", srv.plain_port), timeout=5) as s:
+        s.sendall(b"GET /x HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+                  b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+        time.sleep(0.2)
+        # A second request on the same connection must not reach the upstream through a tunnel.
+        try:
+            s.sendall(b"GET /second HTTP/1.1\r\nHost: a\r\n\r\n")
+        except OSError:
+            pass
+        data = _read_all(s)
+    assert data.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b'"path": "/x"' in data and b"/second" not in data
+    assert b"connection: close" in data.lower()
+    # An h2c upgrade through the proxy is an ordinary request (answered, connection closed).
+    with socket.create_connection(("127.0.0.1", srv.plain_port), timeout=5) as s:
+        s.sendall(b"GET /y HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n")
+        data = _read_all(s)
+    assert data.startswith(b"HTTP/1.1 200 OK\r\n")
+    seen = json.loads(data.split(b"\r\n\r\n", 1)[1])
+    assert seen["path"] == "/y" and header(seen, "upgrade") == [] and header(seen, "http2-settings") == []
+
+
 def test_websocket_to_a_dead_upstream_is_a_502(anomaly_server) -> None:
     srv = anomaly_server({"sites": [{"routes": [{"path": "/*", "proxy": {"to": f"http://127.0.0.1:{_closed_port()}"}}]}]})
     with socket.create_connection(("127.0.0.1", srv.plain_port), timeout=5) as s:

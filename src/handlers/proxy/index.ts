@@ -93,7 +93,8 @@ export const proxyModule: HandlerModule<ProxyConfig> = {
     const opts = { group, forwarding, response, stripPrefix: config.strip_prefix?.replace(/\/$/, '') ?? '', logger: ctx.logger };
     const websocket = config.websocket !== false;
     return {
-      handle: (req) => (req.upgrade !== null && websocket ? proxyUpgrade(req, opts) : forward(req, opts)),
+      // Only WebSocket upgrades pass through; others (h2c) are answered as plain requests.
+      handle: (req) => (websocket && req.upgrade !== null && /\bwebsocket\b/i.test(req.upgrade.protocol) ? proxyUpgrade(req, opts) : forward(req, opts)),
       dispose: owned ? () => group.close() : undefined,
     };
   },
