@@ -4,6 +4,8 @@
 //   encode only          building the base64 frame (marshal.ts)
 //   inline               one sync bridge call, the handler on the Node thread (no deadline possible:
 //                        measurement only, to price the hand-off)
+//   async bridge call    the handler on a java-bridge pool thread (an async bridge method): the
+//                        other way to keep slow handlers off the event loop
 //   adapter (hand-off)   what serves requests: sync call, the handler on the instance's worker
 // Run: npx tsc -p . && node bench/micro/java-call.mjs [calls=20000]
 // (taskset -c 0 node ... prices the hand-off on one CPU, as bench:apps pins the server.)
@@ -64,5 +66,6 @@ const app = await javaRuntime().load({ file: '/bench/App.java', code }, DEFAULT_
 const id = 1;
 await measure('encode only', () => encodeRequest(req));
 await measure('inline', () => bridge.host.callInlineSync(id, encodeRequest(req)));
+await measure('async bridge call', () => bridge.host.callInline(id, encodeRequest(req)));
 await measure('adapter (hand-off)', () => app.handle(req));
 app.dispose();

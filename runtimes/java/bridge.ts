@@ -21,6 +21,8 @@ export interface HostClass {
   callSync(id: number, frameBase64: string, spinMicros: number, waitMicros: number): Buffer;
   /** Measurement only (bench/micro/java-call.mjs): the handler on the calling thread, no deadline. */
   callInlineSync(id: number, frameBase64: string): Buffer;
+  /** Measurement only: the same on a java-bridge pool thread (the "async bridge call" design). */
+  callInline(id: number, frameBase64: string): Promise<Buffer>;
   waitFor(ticket: number): Promise<Buffer>;
   disposeSync(id: number): void;
   statsSync(): string;
