@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { AnomalyError } from '../core/errors.js';
@@ -10,6 +11,8 @@ import { ConfigError, demoConfig, formatProblems, loadConfigFile, staticDirConfi
 import type { ServerConfig } from '../config/types.js';
 import { createLogging, type Logging } from '../observe/logger.js';
 import { AnomalyServer } from '../server/server.js';
+import { Supervisor, type WorkerPorts } from '../server/workers/supervisor.js';
+import { workerChannel, type WorkerChannel } from '../server/workers/worker.js';
 import { standardCaches, standardCertificates, standardModules } from '../standard.js';
 
 const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -21,6 +24,7 @@ usage:
   anomaly serve --static DIR      serve DIR as a static site (zero config)
         [--port N]                  TLS port (default 8443); --plain-port N adds plain HTTP
         [--listing]                 directory listings
+  anomaly serve ... --workers N   worker processes (default: the config's workers, else one per core)
   anomaly check FILE              validate FILE and print every problem
   anomaly version
 `;
@@ -85,20 +89,27 @@ async function serve(args: string[]): Promise<number> {
       port: { type: 'string' },
       'plain-port': { type: 'string' },
       listing: { type: 'boolean' },
+      workers: { type: 'string' },
     },
   });
   const file = positionals[0];
   const modules = standardModules();
+  const workersFlag = values.workers === undefined ? null : parseWorkers(values.workers);
+  if (workersFlag === undefined) {
+    process.stderr.write(`anomaly: --workers must be a number 1-256 or "auto", got "${values.workers}"\n`);
+    return 2;
+  }
   const load = async (): Promise<ServerConfig> => {
-    if (file !== undefined) return loadConfigFile(file, modules);
-    if (values.static !== undefined) {
-      return staticDirConfig(resolve(values.static), {
+    let config: ServerConfig;
+    if (file !== undefined) config = await loadConfigFile(file, modules);
+    else if (values.static !== undefined) {
+      config = await staticDirConfig(resolve(values.static), {
         tls: values.port !== undefined ? Number(values.port) : 8443,
         plain: values['plain-port'] !== undefined ? Number(values['plain-port']) : null,
         listing: values.listing === true,
       }, modules);
-    }
-    return demoConfig(PACKAGE_ROOT, modules);
+    } else config = await demoConfig(PACKAGE_ROOT, modules);
+    return workersFlag === null ? config : { ...config, workers: workersFlag };
   };
 
   let config: ServerConfig;
@@ -107,41 +118,76 @@ async function serve(args: string[]): Promise<number> {
   } catch (err) {
     return reportConfigError(err);
   }
-  const logging = createLogging(config.log);
-  const logger = logging.logger;
+  const worker = workerChannel();
+  if (worker === null && config.workers > 1) return supervise(config, load, file);
+  return runServer(config, load, file, worker);
+}
+
+/** --workers N | auto: the count ("auto" = one per core); undefined when invalid. */
+function parseWorkers(text: string): number | undefined {
+  if (text === 'auto') return availableParallelism();
+  const n = Number(text);
+  return Number.isInteger(n) && n >= 1 && n <= 256 ? n : undefined;
+}
+
+/** Reloads triggered by SIGHUP and by the file watcher, deduplicated by content. */
+function reloadTrigger(file: string | undefined, apply: (why: 'SIGHUP' | 'file changed') => Promise<void>): (why: 'SIGHUP' | 'file changed') => Promise<void> {
+  // The watcher and SIGHUP often fire for the same edit: a watcher event for content already
+  // tried (applied or rejected) is skipped, so one edit gives one reload and one log line.
+  let lastTried: string | null = null;
+  return async (why) => {
+    if (file === undefined) return;
+    const digest = await fileDigest(file);
+    if (why === 'file changed' && digest !== null && digest === lastTried) return;
+    lastTried = digest;
+    await apply(why);
+  };
+}
+
+/** One process serving everything: the default with `workers: 1`, and what each worker runs. */
+async function runServer(config: ServerConfig, load: () => Promise<ServerConfig>, file: string | undefined, worker: WorkerChannel | null): Promise<number> {
+  const logging = createLogging(config.log, 1, worker !== null);
+  const logger = worker === null ? logging.logger : logging.logger.child({ worker: worker.index });
   const caches = standardCaches();
-  const server = new AnomalyServer({ modules, logger, access: logging.access, certificates: standardCertificates, wrapRoute: caches.wrapRoute });
+  const server = new AnomalyServer({
+    modules: standardModules(),
+    logger,
+    access: logging.access,
+    certificates: standardCertificates,
+    wrapRoute: caches.wrapRoute,
+    // One worker owns the UDP port; the others advertise it (docs/workers.md).
+    http3Role: worker === null || worker.index === 1 ? 'serve' : 'advertise',
+  });
 
   // Signal handlers go in before the listeners open: a SIGHUP that arrives as soon as the port
   // accepts would otherwise take node's default action and kill the process.
   let started = false;
   let pendingReload = false;
-  // The watcher and SIGHUP often fire for the same edit: a watcher event for content already
-  // tried (applied or rejected) is skipped, so one edit gives one reload and one log line.
-  let lastTried: string | null = null;
-  const reload = async (why: 'SIGHUP' | 'file changed'): Promise<void> => {
-    if (file === undefined) return;
+  const applyReload = async (why: 'SIGHUP' | 'file changed' | 'supervisor'): Promise<{ ok: boolean; message?: string }> => {
+    try {
+      const next = await load();
+      await server.reload(next);
+      logger.info({ file: file === undefined ? undefined : resolve(file), why }, 'configuration reloaded');
+      return { ok: true };
+    } catch (err) {
+      const message = err instanceof ConfigError ? formatProblems(err.problems) : (err as Error).message;
+      logger.error({ file: file === undefined ? undefined : resolve(file), why, problems: message }, `configuration not reloaded, the previous one keeps serving:\n${message}`);
+      return { ok: false, message };
+    }
+  };
+  const reload = reloadTrigger(file, async (why) => {
     if (!started) {
       pendingReload = true;
       return;
     }
-    const digest = await fileDigest(file);
-    if (why === 'file changed' && digest !== null && digest === lastTried) return;
-    lastTried = digest;
-    try {
-      const next = await loadConfigFile(file, modules);
-      await server.reload(next);
-      logger.info({ file: resolve(file), why }, 'configuration reloaded');
-    } catch (err) {
-      const message = err instanceof ConfigError ? formatProblems(err.problems) : (err as Error).message;
-      logger.error({ file: resolve(file), why, problems: message }, `configuration not reloaded, the previous one keeps serving:\n${message}`);
-    }
-  };
+    await applyReload(why);
+  });
   let watcher: { close(): void } | null = null;
   const finished = new Promise<number>((done) => {
     let stopping = false;
     const stop = (signal: string): void => {
       if (stopping) {
+        if (signal === 'supervisor' || signal === 'supervisor gone') return;
         logger.warn({ signal }, 'second signal: exiting now');
         void logging.flush().then(() => done(1));
         return;
@@ -156,8 +202,14 @@ async function serve(args: string[]): Promise<number> {
     };
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
+    worker?.onStop(stop);
   });
-  process.on('SIGHUP', () => void reload('SIGHUP'));
+  if (worker === null) process.on('SIGHUP', () => void reload('SIGHUP'));
+  else {
+    // The supervisor owns reloads; a terminal hangup reaching the whole process group must not kill workers.
+    process.on('SIGHUP', () => {});
+    worker.onReload(() => applyReload('supervisor'));
+  }
 
   try {
     await server.start(config);
@@ -165,13 +217,112 @@ async function serve(args: string[]): Promise<number> {
     // An AnomalyError's message is complete and meant for people; pino's serializer would repeat every cause.
     if (err instanceof AnomalyError) logger.fatal({ code: err.code }, `cannot start: ${err.message}`);
     else logger.fatal({ err }, `cannot start: ${(err as Error).message}`);
+    worker?.failed((err as Error).message);
     await logging.flush();
     return 1;
   }
   started = true;
-  announce(server, config, logger);
+  if (worker !== null) {
+    worker.ready({ tlsPort: server.tlsPort, plainPort: server.plainPort, http3Port: server.http3Port, localCaPath: server.localCaPath });
+    return finished;
+  }
+  announce({ tlsPort: server.tlsPort, plainPort: server.plainPort, localCaPath: server.localCaPath }, config, logger);
   if (file !== undefined) watcher = watchConfigFile(resolve(file), () => void reload('file changed'));
   if (pendingReload) void reload('SIGHUP');
+  return finished;
+}
+
+/**
+ * `workers` > 1: this process supervises worker processes that each run runServer() on the
+ * shared sockets. Reloads are validated here first, then rolled through the workers one by one.
+ * SIGUSR2 replaces every worker with a fresh process (a binary upgrade: new code from disk).
+ */
+async function supervise(config: ServerConfig, load: () => Promise<ServerConfig>, file: string | undefined): Promise<number> {
+  const logging = createLogging(config.log, 1, true);
+  const logger = logging.logger;
+  let current = config;
+  const supervisor = new Supervisor({ count: config.workers, logger, drainTimeoutMs: () => current.limits.drainTimeout, exclusiveIndex: 1 });
+  let started = false;
+  let chain: Promise<void> = Promise.resolve();
+  const serialise = (task: () => Promise<void>): Promise<void> => (chain = chain.then(task, task));
+
+  const reload = reloadTrigger(file, (why) =>
+    serialise(async () => {
+      if (!started) return;
+      let next: ServerConfig;
+      try {
+        next = await load();
+      } catch (err) {
+        const message = err instanceof ConfigError ? formatProblems(err.problems) : (err as Error).message;
+        logger.error({ file: resolve(file as string), why, problems: message }, `configuration not reloaded, the previous one keeps serving:\n${message}`);
+        return;
+      }
+      try {
+        const listenChanged = JSON.stringify(next.listen) !== JSON.stringify(current.listen);
+        if (next.workers !== current.workers) await supervisor.scale(next.workers);
+        if (listenChanged) {
+          // New addresses need new sockets: replace the workers one by one.
+          current = next;
+          await supervisor.restartAll();
+          logger.info({ file: resolve(file as string), why, workers: next.workers }, 'configuration reloaded (workers replaced for the new listen addresses)');
+          return;
+        }
+        const outcome = await supervisor.reload();
+        current = next;
+        if (outcome.failures.length === 0) logger.info({ file: resolve(file as string), why, workers: outcome.reloaded }, 'configuration reloaded');
+        else logger.error({ file: resolve(file as string), why, failures: outcome.failures }, `configuration reloaded by ${outcome.reloaded} worker(s), not by ${outcome.failures.map((f) => `worker ${f.index} (${f.message})`).join(', ')}`);
+      } catch (err) {
+        logger.error({ why }, `configuration reload failed: ${(err as Error).message}`);
+      }
+    }),
+  );
+  const upgrade = (): Promise<void> =>
+    serialise(async () => {
+      if (!started) return;
+      logger.info({ workers: supervisor.count }, 'replacing every worker (SIGUSR2)');
+      try {
+        await supervisor.restartAll();
+        logger.info({ pids: supervisor.pids() }, 'every worker replaced');
+      } catch (err) {
+        logger.error({}, `worker replacement stopped, the remaining workers keep serving: ${(err as Error).message}`);
+      }
+    });
+
+  let watcher: { close(): void } | null = null;
+  const finished = new Promise<number>((done) => {
+    let stopping = false;
+    const stop = (signal: string): void => {
+      if (stopping) {
+        logger.warn({ signal }, 'second signal: exiting now');
+        void logging.flush().then(() => done(1));
+        return;
+      }
+      stopping = true;
+      watcher?.close();
+      logger.info({ signal, drainMs: current.limits.drainTimeout }, 'draining: workers finish their in-flight requests');
+      void supervisor.stop().then(() => {
+        logger.info('stopped');
+        void logging.flush().then(() => done(0));
+      });
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+  });
+  process.on('SIGHUP', () => void reload('SIGHUP'));
+  process.on('SIGUSR2', () => void upgrade());
+
+  let ports: WorkerPorts;
+  try {
+    ports = await supervisor.start();
+  } catch (err) {
+    logger.fatal({}, `cannot start: ${(err as Error).message}`);
+    await logging.flush();
+    return 1;
+  }
+  started = true;
+  logger.info({ workers: supervisor.count, pids: supervisor.pids() }, `${supervisor.count} worker processes serving`);
+  announce(ports, config, logger);
+  if (file !== undefined) watcher = watchConfigFile(resolve(file), () => void reload('file changed'));
   return finished;
 }
 
@@ -183,7 +334,7 @@ async function fileDigest(file: string): Promise<string | null> {
   }
 }
 
-function announce(server: AnomalyServer, config: ServerConfig, logger: Logging['logger']): void {
+function announce(server: { tlsPort: number | null; plainPort: number | null; localCaPath: string | null }, config: ServerConfig, logger: Logging['logger']): void {
   const urls: string[] = [];
   const host = config.listen.address === '::' || config.listen.address === '0.0.0.0' ? 'localhost' : config.listen.address.includes(':') ? `[${config.listen.address}]` : config.listen.address;
   if (server.tlsPort !== null) urls.push(`https://${host}:${server.tlsPort}/ (HTTP/2 and HTTP/1.1)`);

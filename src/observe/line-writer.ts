@@ -19,10 +19,17 @@ export class LineWriter {
 
   readonly #batchBytes: number;
   readonly #delayMs: number;
+  readonly #maxWrite: number;
   #timer: NodeJS.Timeout | null = null;
 
-  constructor(fd: number, options: { batchBytes?: number; delayMs?: number; maxQueuedBytes?: number } = {}) {
+  /**
+   * maxWriteChars: largest single write, cut at line ends. Worker processes share the
+   * supervisor's stdout; a pipe keeps a write whole only up to PIPE_BUF (4096 bytes), so their
+   * writers stay under it and lines from different processes never mix mid-line.
+   */
+  constructor(fd: number, options: { batchBytes?: number; delayMs?: number; maxQueuedBytes?: number; maxWriteChars?: number } = {}) {
     this.#fd = fd;
+    this.#maxWrite = options.maxWriteChars ?? Infinity;
     this.#batchBytes = options.batchBytes ?? 64 * 1024;
     this.#delayMs = options.delayMs ?? 100;
     this.#maxPending = options.maxQueuedBytes ?? 16 * 1024 * 1024;
@@ -56,9 +63,7 @@ export class LineWriter {
       this.#timer = null;
     }
     if (this.#writing || this.#lines.length === 0) return;
-    const data = this.#lines.join('');
-    this.#lines = [];
-    this.#pendingBytes = 0;
+    const data = this.#take();
     this.#writing = true;
     write(this.#fd, data, (err, written) => {
       this.#writing = false;
@@ -68,7 +73,7 @@ export class LineWriter {
         this.#lines.unshift(rest);
         this.#pendingBytes += rest.length;
       }
-      if (this.#pendingBytes >= this.#batchBytes) this.#flush();
+      if (this.#pendingBytes >= this.#batchBytes || (this.#maxWrite !== Infinity && this.#pendingBytes >= this.#maxWrite)) this.#flush();
       else if (this.#lines.length > 0 && this.#timer === null) {
         this.#timer = setTimeout(this.#flush, this.#delayMs);
         this.#timer.unref();
@@ -82,14 +87,26 @@ export class LineWriter {
       clearTimeout(this.#timer);
       this.#timer = null;
     }
-    if (this.#lines.length === 0) return;
-    const data = this.#lines.join('');
-    this.#lines = [];
-    this.#pendingBytes = 0;
     try {
-      writeSync(this.#fd, data);
+      while (this.#lines.length > 0) writeSync(this.#fd, this.#take());
     } catch {
       /* stdout closed: nothing left to do */
     }
+  }
+
+  /** The next write: every pending line, or as many whole lines as fit in maxWriteChars (at least one). */
+  #take(): string {
+    const lines = this.#lines;
+    if (this.#pendingBytes <= this.#maxWrite) {
+      this.#lines = [];
+      this.#pendingBytes = 0;
+      return lines.join('');
+    }
+    let n = 0;
+    let size = 0;
+    while (n < lines.length && (n === 0 || size + lines[n].length <= this.#maxWrite)) size += lines[n++].length;
+    this.#lines = lines.slice(n);
+    this.#pendingBytes -= size;
+    return lines.slice(0, n).join('');
   }
 }

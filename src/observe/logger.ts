@@ -3,6 +3,9 @@ import type { LogConfig } from '../config/types.js';
 import type { AccessSink } from './access-log.js';
 import { LineWriter } from './line-writer.js';
 
+/** Under PIPE_BUF (4096 bytes) with room for a few multi-byte characters. */
+const SHARED_WRITE_CHARS = 3584;
+
 /** The process logger plus the sink the access log writes to. */
 export interface Logging {
   readonly logger: PinoLogger;
@@ -15,9 +18,10 @@ export interface Logging {
  * JSON lines (the default when stdout is not a terminal) go through one batching LineWriter
  * shared by pino and the hand-serialized access log, so logging stays off the request's
  * critical path. On a terminal (or format: pretty) pino-pretty renders readable lines in a
- * worker thread.
+ * worker thread. `shared`: other processes write to the same stdout (worker processes), so each
+ * write stays under PIPE_BUF and lines never mix.
  */
-export function createLogging(config: LogConfig, fd = 1): Logging {
+export function createLogging(config: LogConfig, fd = 1, shared = false): Logging {
   const isTty = fd === 1 && process.stdout.isTTY === true;
   const pretty = config.format === 'pretty' || (config.format === 'auto' && isTty);
   const options = { level: config.level, base: { pid: process.pid } };
@@ -45,7 +49,7 @@ export function createLogging(config: LogConfig, fd = 1): Logging {
       });
     return { logger, access: { kind: 'logger', info: (obj, msg) => logger.info(obj, msg) }, flush };
   }
-  const writer = new LineWriter(fd);
+  const writer = new LineWriter(fd, shared ? { maxWriteChars: SHARED_WRITE_CHARS } : {});
   const logger = pino(options, writer);
   const silent = config.level === 'silent' || pino.levels.values[config.level] > pino.levels.values.info;
   return {

@@ -33,6 +33,12 @@ export interface ServerDeps {
   readonly completionListeners?: readonly CompletionListener[];
   /** Route-level layers (the cache), kept across reloads by whoever owns them. */
   readonly wrapRoute?: RouteWrapper;
+  /**
+   * 'serve' (default): run the HTTP/3 endpoint. 'advertise': another process of the same server
+   * owns the UDP port (with worker processes, one worker serves HTTP/3: datagrams of a QUIC
+   * connection must all reach the process that holds it); this one only sends alt-svc.
+   */
+  readonly http3Role?: 'serve' | 'advertise';
 }
 
 export interface ServerStatus {
@@ -46,6 +52,8 @@ export interface ServerStatus {
 }
 
 const kConn = Symbol('anomaly.connection');
+/** While draining, how long an idle HTTP/1.1 connection may still bring one more request. */
+const IDLE_CLOSE_GRACE_MS = 1_000;
 type WithConn = { [kConn]?: Connection };
 
 /**
@@ -164,6 +172,10 @@ export class AnomalyServer {
     const loaded = loadBinding();
     if (loaded.binding === null) {
       this.#logger.warn(`HTTP/3 is off: ${loaded.error}. HTTP/1.1 and HTTP/2 are served as usual; set listen.http3: false to silence this.`);
+      return;
+    }
+    if (this.#deps.http3Role === 'advertise') {
+      this.#extraHeaders.push(['alt-svc', `h3=":${port}"; ma=86400`]);
       return;
     }
     const processor = (): Dispatcher => this.#dispatcher as Dispatcher;
@@ -325,8 +337,12 @@ export class AnomalyServer {
     // HTTP/3: GOAWAY now; connections close as their requests finish, in parallel with TCP's drain.
     const http3 = this.#http3?.drain(Math.max(0, deadline - Date.now()));
     this.#extraHeaders.length = 0;
+    // Idle keep-alive connections are closed only after a grace period: a busy client's next
+    // request gets its answer with "connection: close" instead, whereas closing its connection
+    // at the moment it sends would lose that request (the keep-alive race).
+    const closeIdleFrom = Date.now() + Math.min(IDLE_CLOSE_GRACE_MS, (deadline - Date.now()) / 2);
     while (this.#registry.size > 0 && Date.now() < deadline) {
-      this.#h1.closeIdleConnections();
+      if (Date.now() >= closeIdleFrom) this.#h1.closeIdleConnections();
       await new Promise((resolve) => setTimeout(resolve, 25));
     }
     for (const conn of this.#registry.values()) conn.socket.destroy();

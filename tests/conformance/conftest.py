@@ -354,6 +354,9 @@ class AnomalyServer(AnomalyProcess):
         listen.update(full.get("listen") or {})
         full["listen"] = listen
         full.setdefault("storage", str(self.storage))
+        # One process unless a test asks for workers: per-process state (memory caches, app
+        # instances, counters) stays simple to assert on; test_workers.py covers the supervisor.
+        full.setdefault("workers", 1)
         full.setdefault("log", {"format": "json", "level": "info", "access": True})
         return full
 

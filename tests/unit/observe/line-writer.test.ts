@@ -23,6 +23,21 @@ describe('LineWriter', () => {
     assert.equal(read(), lines.join(''));
   });
 
+  it('with maxWriteChars (a stdout shared by worker processes), writes whole lines in small pieces, in order', async () => {
+    const { fd, read } = target();
+    const w = new LineWriter(fd, { maxWriteChars: 64, batchBytes: 1024, delayMs: 5 });
+    const lines: string[] = [];
+    for (let i = 0; i < 2000; i++) lines.push(`{"i":${i}}\n`);
+    lines.splice(1000, 0, 'y'.repeat(300) + '\n'); // longer than one piece: written alone, whole
+    for (const l of lines) w.write(l);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(read(), lines.join(''));
+    const rest = ['a\n', 'b'.repeat(100) + '\n', 'c\n'];
+    for (const l of rest) w.write(l);
+    w.flushSync();
+    assert.equal(read(), lines.join('') + rest.join(''));
+  });
+
   it('writes pending lines on its own after the delay', async () => {
     const { fd, read } = target();
     const w = new LineWriter(fd, { delayMs: 20 });

@@ -1,0 +1,35 @@
+/**
+ * What the supervisor and its worker processes say to each other over the IPC channel.
+ * Plain JSON objects; each has a `type`. Requests that expect an answer carry an `id`.
+ */
+
+/** Supervisor → worker. */
+export type ToWorker =
+  /** Load the config file again and apply it in place (AnomalyServer.reload). */
+  | { readonly type: 'reload'; readonly id: number }
+  /** Drain and exit 0. */
+  | { readonly type: 'stop' };
+
+/** Worker → supervisor. */
+export type FromWorker =
+  | {
+      readonly type: 'ready';
+      readonly tlsPort: number | null;
+      readonly plainPort: number | null;
+      readonly http3Port: number | null;
+      readonly localCaPath: string | null;
+    }
+  /** The worker could not start (the message is already logged by the worker). */
+  | { readonly type: 'failed'; readonly message: string }
+  | { readonly type: 'reloaded'; readonly id: number; readonly ok: boolean; readonly message?: string };
+
+export function isFromWorker(value: unknown): value is FromWorker {
+  return typeof value === 'object' && value !== null && typeof (value as { type?: unknown }).type === 'string';
+}
+
+export function isToWorker(value: unknown): value is ToWorker {
+  return typeof value === 'object' && value !== null && typeof (value as { type?: unknown }).type === 'string';
+}
+
+/** Environment variable telling a forked process which worker it is (1-based, for logs). */
+export const WORKER_INDEX_ENV = 'ANOMALY_WORKER';
