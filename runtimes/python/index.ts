@@ -31,6 +31,8 @@ export interface PythonRuntimeOptions {
   readonly packages?: readonly string[];
   /** How long a worker with no instances is kept for a next load (ms). */
   readonly idleMs?: number;
+  /** Where the apps' print() lines go; default: the server's stderr, prefixed with the app's file. */
+  readonly print?: (line: string, app: string) => void;
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -109,6 +111,7 @@ class PythonInstance implements AppInstance {
 export function pythonRuntime(options: PythonRuntimeOptions = {}): Runtime {
   const groupOf = options.group ?? ((file: string) => file);
   const idleMs = options.idleMs ?? 2_000;
+  const print = options.print ?? ((line: string, app: string) => void process.stderr.write(`[${app}] ${line}\n`));
   const script = new URL('./worker.js', import.meta.url);
   const groups = new Map<string, Set<PyWorker>>();
   let sources: { anomalyPy: string; hostPy: string; indexURL: string; packages: readonly string[] } | null = null;
@@ -136,11 +139,11 @@ export function pythonRuntime(options: PythonRuntimeOptions = {}): Runtime {
   const spawn = async (key: string, appDir: string | null): Promise<PyWorker> => {
     let w: PyWorker;
     if (snapshot === null) {
-      w = new PyWorker(script, setupFor(appDir, null, true), (dead) => forget(key, dead));
+      w = new PyWorker(script, setupFor(appDir, null, true), (dead) => forget(key, dead), (line) => print(line, key));
       snapshot = w.ready.then((r) => r.snapshot, () => null);
     } else {
       const snap = await snapshot;
-      w = new PyWorker(script, setupFor(appDir, snap, false), (dead) => forget(key, dead));
+      w = new PyWorker(script, setupFor(appDir, snap, false), (dead) => forget(key, dead), (line) => print(line, key));
     }
     return w;
   };

@@ -46,7 +46,12 @@ export class PyWorker {
   tainted = false;
   idleTimer: NodeJS.Timeout | null = null;
 
-  constructor(script: URL, setup: Omit<WorkerSetup, 'control'>, private readonly onExit: (w: PyWorker) => void) {
+  constructor(
+    script: URL,
+    setup: Omit<WorkerSetup, 'control'>,
+    private readonly onExit: (w: PyWorker) => void,
+    private readonly onPrint: (line: string) => void,
+  ) {
     const control = new SharedArrayBuffer(CTRL_SLOTS * 4);
     this.#control = new Int32Array(control);
     const data: WorkerSetup = { ...setup, control };
@@ -80,6 +85,9 @@ export class PyWorker {
           break;
         case 'loaded':
           this.#settle(msg[1], msg[2]);
+          break;
+        case 'print':
+          this.onPrint(msg[1]);
           break;
         case 'text':
           this.#settle(msg[1], decodeAnswer(msg[2]));

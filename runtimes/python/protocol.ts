@@ -40,6 +40,8 @@ export type Failure = [kind: string, message: string, line: number];
 export type FromWorker =
   | [op: 'ready', snapshot: Uint8Array | null, bootMs: number]
   | [op: 'boot-failed', message: string]
+  /** A line the app printed (stdout or stderr). */
+  | [op: 'print', line: string]
   | [op: 'loaded', reqId: number, failure: Failure | null]
   /** The common answer: "<tag><status>\0<n>\0<name>\0<value>...\0<body>", tag s (string body) or n (none). */
   | [op: 'text', callId: number, answer: string]

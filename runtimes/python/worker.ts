@@ -62,8 +62,9 @@ async function boot(): Promise<Pyodide> {
   const { loadPyodide } = (await import(pathToFileURL(join(setup.indexURL, 'pyodide.mjs')).href)) as {
     loadPyodide(opts: Record<string, unknown>): Promise<Pyodide>;
   };
-  const quiet = { batched: () => undefined };
-  const opts: Record<string, unknown> = { indexURL: setup.indexURL + '/', stdout: quiet.batched, stderr: quiet.batched };
+  // print() and sys.stderr lines go to the main thread, which writes them to the server's stderr.
+  const out = (line: string): void => send(['print', line]);
+  const opts: Record<string, unknown> = { indexURL: setup.indexURL + '/', stdout: out, stderr: out };
   if (setup.snapshot !== null) opts._loadSnapshot = setup.snapshot;
   else if (setup.makeSnapshot) opts._makeSnapshot = true;
   const py = await loadPyodide(opts);
