@@ -318,7 +318,9 @@ class CacheLayer {
   #storeAndSettle(lk: Lookup, entry: CacheEntry, fill: Fill | null): string | null {
     const store = this.#zone.store;
     if (entry.vary === null) {
-      fill?.settle({ entry, varyValues: null }, this.#background(store.set(lk.key, entry)));
+      // (Written before settling: `fill?.settle(..., write())` would skip the write when there is no fill.)
+      const written = this.#background(store.set(lk.key, entry));
+      fill?.settle({ entry, varyValues: null }, written);
       return null;
     }
     const names = entry.vary;
@@ -329,7 +331,8 @@ class CacheLayer {
       this.#background(store.set(lk.key, varyMarker(lk.key, names, id, Math.max(entry.expiresAt, reuse ? marker.expiresAt : 0))));
     }
     const values = varyValues(lk.req, names);
-    fill?.settle({ entry, varyValues: values }, this.#background(store.set(variantKey(lk.key, id, values), entry)));
+    const written = this.#background(store.set(variantKey(lk.key, id, values), entry));
+    fill?.settle({ entry, varyValues: values }, written);
     return values;
   }
 

@@ -8,7 +8,9 @@ import type { CacheStore, StoreStats } from './store.js';
  * Entries as files under one directory: `<dir>/<2 hex>/<sha256 of key>`, written to `<dir>/tmp`
  * and renamed into place (a crash never leaves a half-written entry where a reader finds it).
  * The index (name → size, in LRU order) lives in memory and is rebuilt from the directory on
- * open, oldest modification first, so the cache survives a restart. One process per directory.
+ * open, oldest modification first, so the cache survives a restart. Several worker processes may
+ * share a directory: reads go to the file, each keeps its own index for eviction, so the bound
+ * holds per process (N workers: at most N × max_size in the worst case).
  */
 export class DiskStore implements CacheStore {
   readonly kind = 'disk';
@@ -34,9 +36,14 @@ export class DiskStore implements CacheStore {
 
   async #rebuild(): Promise<void> {
     await mkdir(this.#dir, { recursive: true });
-    // Leftovers of writes interrupted by a crash.
-    await rm(join(this.#dir, 'tmp'), { recursive: true, force: true });
-    await mkdir(join(this.#dir, 'tmp'), { recursive: true });
+    // Leftovers of writes interrupted by a crash (old ones only: another worker may be writing).
+    const tmpDir = join(this.#dir, 'tmp');
+    await mkdir(tmpDir, { recursive: true });
+    for (const name of await readdir(tmpDir)) {
+      const path = join(tmpDir, name);
+      const info = await stat(path).catch(() => null);
+      if (info !== null && info.mtimeMs < Date.now() - 60_000) await rm(path, { force: true });
+    }
     const found: Array<{ name: string; size: number; mtime: number }> = [];
     for (const sub of await readdir(this.#dir)) {
       if (!/^[0-9a-f]{2}$/.test(sub)) continue;
@@ -64,22 +71,25 @@ export class DiskStore implements CacheStore {
 
   async get(key: string): Promise<CacheEntry | null> {
     const hash = hashKey(key);
-    if (!this.#index.has(hash)) return null;
-    let entry: CacheEntry | null;
+    // The file is read even when the index does not know it: other worker processes sharing the
+    // directory write entries too (the index is this process's view, for eviction).
+    let data: Buffer;
     try {
-      entry = decodeEntry(await readFile(this.#path(hash)));
+      data = await readFile(this.#path(hash));
     } catch {
-      entry = null;
-    }
-    if (entry === null || entry.key !== key || entry.expiresAt <= this.#now()) {
-      if (entry === null || entry.expiresAt <= this.#now()) await this.#drop(hash);
+      if (this.#index.has(hash)) this.#forget(hash);
       return null;
     }
-    const size = this.#index.get(hash);
-    if (size !== undefined) {
-      this.#index.delete(hash);
-      this.#index.set(hash, size);
+    const entry = decodeEntry(data);
+    if (entry === null || entry.expiresAt <= this.#now()) {
+      await this.#drop(hash, true);
+      return null;
     }
+    if (entry.key !== key) return null; // a sha256 collision: treat as a miss
+    const size = this.#index.get(hash);
+    if (size !== undefined) this.#index.delete(hash);
+    else this.#bytes += data.length;
+    this.#index.set(hash, size ?? data.length);
     return entry;
   }
 
@@ -114,9 +124,13 @@ export class DiskStore implements CacheStore {
 
   async delete(key: string): Promise<boolean> {
     const hash = hashKey(key);
-    if (!this.#index.has(hash)) return false;
-    await this.#drop(hash);
-    return true;
+    this.#forget(hash);
+    try {
+      await unlink(this.#path(hash));
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   async clear(): Promise<void> {
@@ -133,11 +147,17 @@ export class DiskStore implements CacheStore {
     this.#bytes = 0;
   }
 
-  async #drop(hash: string): Promise<void> {
+  #forget(hash: string): void {
     const size = this.#index.get(hash);
     if (size === undefined) return;
     this.#index.delete(hash);
     this.#bytes -= size;
+  }
+
+  /** Forgets an entry and removes its file (`always`: even when this process did not index it). */
+  async #drop(hash: string, always = false): Promise<void> {
+    if (!this.#index.has(hash) && !always) return;
+    this.#forget(hash);
     await unlink(this.#path(hash)).catch(() => undefined);
   }
 

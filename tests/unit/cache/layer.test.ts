@@ -108,6 +108,13 @@ describe('cache layer: coalescing', () => {
     const { handle } = cache(origin, clock);
     await Promise.all([1, 2, 3].map((i) => run(handle, request('/auth', { authorization: `Bearer ${i}` }))));
     assert.equal(origin.calls.length, 3);
+    // Not coalesced, yet still stored (max-age without public: not for Authorization requests, but for others).
+    const later = await run(handle, request('/auth'));
+    assert.match(header(later, 'cache-status') ?? '', /uri-miss/);
+    origin.answer = () => res(200, 'y', { 'cache-control': 'public, max-age=60' });
+    await run(handle, request('/auth-public', { authorization: 'Bearer 1' }));
+    const hit = await run(handle, request('/auth-public', { authorization: 'Bearer 2' }));
+    assert.match(header(hit, 'cache-status') ?? '', /hit/, 'public answers to Authorization requests are stored without a fill');
   });
 });
 
