@@ -50,7 +50,7 @@ async function one(engine) {
   writeFileSync(app, code(1));
   const [port] = await freePorts(1);
   const config = join(dir, 'anomaly.yaml');
-  writeFileSync(config, JSON.stringify({ listen: { tls: false, plain: port, address: '127.0.0.1' }, storage: join(dir, 'storage'), log: { format: 'json', level: 'warn', access: false }, sites: [{ routes: [{ path: '/*', app: { file: app, engine, instances: 2 } }] }] }));
+  writeFileSync(config, JSON.stringify({ listen: { tls: false, plain: port, address: '127.0.0.1' }, workers: 1, storage: join(dir, 'storage'), log: { format: 'json', level: 'warn', access: false }, sites: [{ routes: [{ path: '/*', app: { file: app, engine, instances: 2 } }] }] }));
   const server = registry.spawn('node', [join(repoDir, 'bin', 'anomaly.js'), 'serve', config], { cpu: 0 });
   try {
     await waitReady({ transport: 'h1', port, path: '/', timeoutMs: 20_000, exited: server.exited });

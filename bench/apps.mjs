@@ -72,7 +72,7 @@ function configYaml(port, storage) {
     }
   }
   // YAML accepts JSON.
-  return JSON.stringify({ listen: { tls: false, plain: port, address: '127.0.0.1' }, storage, log: { format: 'json', access: true, level: 'warn' }, sites: [{ routes }] }, null, 2);
+  return JSON.stringify({ listen: { tls: false, plain: port, address: '127.0.0.1' }, workers: 1, storage, log: { format: 'json', access: true, level: 'warn' }, sites: [{ routes }] }, null, 2);
 }
 
 async function main() {

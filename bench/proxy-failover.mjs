@@ -82,6 +82,7 @@ const upstreams = names.map((_, i) => run('nginx', ['-p', join(tmp, names[i]), '
 const anomalyPort = ports[3];
 const config = {
   listen: { tls: false, plain: anomalyPort, address: '127.0.0.1' },
+  workers: 1,
   storage: join(tmp, 'storage'),
   log: { level: 'info', format: 'json', access: false },
   upstreams: {
