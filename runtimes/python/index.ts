@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { GuestError, type AppInstance, type AppSource, type GuestRequest, type GuestResponse, type Runtime, type RuntimeLimits, type RuntimeStats } from '../contract.js';
 import { bodyForWorker, encodeFrame } from './marshal.js';
-import { PyWorker } from './pool.js';
+import { MIN_LOAD_DEADLINE_MS, PyWorker } from './pool.js';
 import type { WorkerSetup } from './protocol.js';
 
 export interface PythonRuntimeOptions {
@@ -31,6 +31,8 @@ export interface PythonRuntimeOptions {
   readonly packages?: readonly string[];
   /** How long a worker with no instances is kept for a next load (ms). */
   readonly idleMs?: number;
+  /** The least time the top level of app.py may run at load (default 10 s: framework imports are slow). */
+  readonly minLoadDeadlineMs?: number;
   /** Where the apps' print() lines go; default: the server's stderr, prefixed with the app's file. */
   readonly print?: (line: string, app: string) => void;
 }
@@ -111,6 +113,7 @@ class PythonInstance implements AppInstance {
 export function pythonRuntime(options: PythonRuntimeOptions = {}): Runtime {
   const groupOf = options.group ?? ((file: string) => file);
   const idleMs = options.idleMs ?? 2_000;
+  const minLoadMs = options.minLoadDeadlineMs ?? MIN_LOAD_DEADLINE_MS;
   const print = options.print ?? ((line: string, app: string) => void process.stderr.write(`[${app}] ${line}\n`));
   const script = new URL('./worker.js', import.meta.url);
   const groups = new Map<string, Set<PyWorker>>();
@@ -207,7 +210,7 @@ export function pythonRuntime(options: PythonRuntimeOptions = {}): Runtime {
       const rel = release(key);
       let failure;
       try {
-        failure = await worker.load(nextId++, inst, source.file, source.code, limits.memoryBytes, limits.maxResponseBytes, limits.deadlineMs);
+        failure = await worker.load(nextId++, inst, source.file, source.code, limits.memoryBytes, limits.maxResponseBytes, Math.max(limits.deadlineMs, minLoadMs));
       } catch (err) {
         worker.instances.delete(inst);
         rel(worker);

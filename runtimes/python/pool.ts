@@ -15,7 +15,7 @@ import { decodeAnswer, decodeHeaders } from './marshal.js';
 
 const INTERRUPT_GRACE_MS = 250;
 /** Loading runs the file's top level (imports of a framework included): give it at least this long. */
-const MIN_LOAD_DEADLINE_MS = 10_000;
+export const MIN_LOAD_DEADLINE_MS = 10_000;
 /** Boot from a snapshot takes ~0.5 s, a full boot 1.5–5 s on a busy machine. */
 const BOOT_TIMEOUT_MS = 60_000;
 /** The worker's own JS heap (conversions, the snapshot copy); Python's heap is WASM memory, capped separately. */
@@ -166,7 +166,7 @@ export class PyWorker {
   }
 
   load(id: number, inst: number, file: string, code: string, memoryBytes: number, maxResponse: number, deadlineMs: number): Promise<Failure | null> {
-    return this.#run<Failure | null>(id, ['load', id, inst, file, code, memoryBytes, maxResponse], file, Math.max(deadlineMs, MIN_LOAD_DEADLINE_MS));
+    return this.#run<Failure | null>(id, ['load', id, inst, file, code, memoryBytes, maxResponse], file, deadlineMs);
   }
 
   call(id: number, inst: number, file: string, frame: string, body: Uint8Array | null, deadlineMs: number): Promise<GuestResponse> {
