@@ -5,9 +5,13 @@ import { join } from 'node:path';
 const LISTEN_FLAGS = { h1: '', h1s: ' ssl', h2s: ' ssl http2', h2c: ' http2' };
 
 /** nginx as a reverse proxy with upstream keep-alive (the usual production setup) and X-Forwarded-*. */
-function proxyLocations(upstreamPort) {
+function proxyLocations(upstreamPort, cache) {
   return `location / {
-      proxy_pass http://backend;
+      proxy_pass http://backend;${cache ? `
+      proxy_cache bench;
+      proxy_cache_valid 200 1h;
+      proxy_cache_lock on;
+      add_header Cache-Status $upstream_cache_status;` : ''}
       proxy_http_version 1.1;
       proxy_set_header Connection "";
       proxy_set_header Host $host;
@@ -18,7 +22,8 @@ function proxyLocations(upstreamPort) {
 }
 
 /** Writes <dir>/nginx.conf and returns the command line that runs it. */
-export function nginxCommand({ dir, port, transport, staticDir, cert, accessLog, upstreamPort }) {
+/** `cache`: proxy_cache in front of the upstream (a file cache under <dir>/cache, as nginx is usually set up). */
+export function nginxCommand({ dir, port, transport, staticDir, cert, accessLog, upstreamPort, cache = false }) {
   for (const sub of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(dir, sub), { recursive: true });
   const mime = existsSync('/etc/nginx/mime.types')
     ? 'include /etc/nginx/mime.types;'
@@ -48,11 +53,12 @@ http {
   fastcgi_temp_path ${join(dir, 'fastcgi')};
   uwsgi_temp_path ${join(dir, 'uwsgi')};
   scgi_temp_path ${join(dir, 'scgi')};
+  ${cache ? `proxy_cache_path ${join(dir, 'cache')} levels=1:2 keys_zone=bench:10m max_size=100m inactive=60m use_temp_path=off;` : ''}
   server {
     listen 127.0.0.1:${port}${LISTEN_FLAGS[transport]};
     server_name localhost;
     ${tls}
-    ${upstreamPort ? proxyLocations(upstreamPort) : `location = /hello {
+    ${upstreamPort ? proxyLocations(upstreamPort, cache) : `location = /hello {
       default_type text/plain;
       return 200 "hello world";
     }

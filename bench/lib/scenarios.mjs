@@ -57,6 +57,18 @@ export const SCENARIOS = [
     goal: { server: 'anomaly', metric: 'rps', op: '>=', value: 0.6, text: 'req/s >= 0.6x nginx proxy_pass (and >= 1.5x http-proxy)' },
   },
   {
+    // Same upstream as proxy-h1 (its 1 KiB static file); one URL, so after the warm-up every
+    // request is a cache HIT: nginx proxy_cache (file cache, page cache + sendfile) vs anomaly's
+    // memory zone.
+    name: 'cache-hit-h1',
+    title: 'proxy cache HIT over HTTP/1.1 (1 KiB object)',
+    transport: 'h1', content: 'cache', path: '/1k.txt', bytes: 1024, load: WRK,
+    backend: 'nginx-hello',
+    servers: ['nginx', 'anomaly'],
+    reference: 'nginx',
+    goal: { server: 'anomaly', metric: 'rps', op: '>=', value: 0.7, text: 'req/s >= 0.7x nginx proxy_cache' },
+  },
+  {
     name: 'tls-h1',
     title: 'hello world over HTTPS/1.1 (keep-alive)',
     transport: 'h1s', content: 'hello', path: '/hello', bytes: 11, load: WRK,

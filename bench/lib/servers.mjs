@@ -20,7 +20,7 @@ function staticArgs(ctx) {
  * certificate and static root, written into the instance's temp dir.
  */
 export function anomalyConfig(ctx) {
-  const name = { static: 'anomaly-static.yaml', proxy: 'anomaly-proxy.yaml' }[ctx.scenario.content] ?? 'anomaly-hello.yaml';
+  const name = { static: 'anomaly-static.yaml', proxy: 'anomaly-proxy.yaml', cache: 'anomaly-cache.yaml' }[ctx.scenario.content] ?? 'anomaly-hello.yaml';
   const template = join(ctx.benchDir, 'configs', name);
   const cfg = YAML.parse(readFileSync(template, 'utf8'));
   const [plain, tls] = ctx.ports;
@@ -69,7 +69,7 @@ export const SERVER_KINDS = {
     label: { h1: 'nginx', h1s: 'nginx (https)', h2s: 'nginx (h2)', h2c: 'nginx (h2c)' },
     build(ctx) {
       const port = ctx.ports[0];
-      const [cmd, args] = nginxCommand({ ...ctx, port, accessLog: false, upstreamPort: ctx.backendPort });
+      const [cmd, args] = nginxCommand({ ...ctx, port, accessLog: false, upstreamPort: ctx.backendPort, cache: ctx.scenario.content === 'cache' });
       return { cmd, args, port };
     },
   },
