@@ -140,15 +140,24 @@ export function pythonRuntime(options: PythonRuntimeOptions = {}): Runtime {
 
   /** Starts a worker: the process's first makes the snapshot, later ones start from it. */
   const spawn = async (key: string, appDir: string | null): Promise<PyWorker> => {
-    let w: PyWorker;
+    const make = (snap: Uint8Array | null, makeSnapshot: boolean): PyWorker =>
+      new PyWorker(script, setupFor(appDir, snap, makeSnapshot), (dead) => forget(key, dead), (line) => print(line, key));
     if (snapshot === null) {
-      w = new PyWorker(script, setupFor(appDir, null, true), (dead) => forget(key, dead), (line) => print(line, key));
+      const w = make(null, true);
       snapshot = w.ready.then((r) => r.snapshot, () => null);
-    } else {
-      const snap = await snapshot;
-      w = new PyWorker(script, setupFor(appDir, snap, false), (dead) => forget(key, dead), (line) => print(line, key));
+      return w;
     }
-    return w;
+    const snap = await snapshot;
+    const w = make(snap, false);
+    if (snap === null) return w;
+    try {
+      await w.ready;
+      return w;
+    } catch {
+      // The snapshot does not start here (a private pyodide API): every later worker boots fully.
+      snapshot = Promise.resolve(null);
+      return make(null, false);
+    }
   };
 
   const release = (key: string) => (w: PyWorker): void => {
@@ -198,7 +207,7 @@ export function pythonRuntime(options: PythonRuntimeOptions = {}): Runtime {
     extensions: ['.py'],
     async load(source: AppSource, limits: RuntimeLimits): Promise<AppInstance> {
       const key = groupOf(source.file);
-      const appDir = source.file.startsWith('/virtual/') ? null : dirname(source.file);
+      const appDir = dirname(source.file); // mounted only when it exists on this machine
       const inst = nextId++;
       let worker: PyWorker;
       try {

@@ -74,7 +74,13 @@ async function boot(): Promise<Pyodide> {
   // Imported before the snapshot so that later workers start with them loaded.
   py.runPython("import sys\nif '/anomaly/lib' not in sys.path: sys.path.insert(0, '/anomaly/lib')\nimport asyncio, json, inspect, traceback, urllib.parse, io, anomaly, host");
   let snapshot: Uint8Array | null = null;
-  if (setup.makeSnapshot && setup.snapshot === null) snapshot = py.makeMemorySnapshot();
+  if (setup.makeSnapshot && setup.snapshot === null) {
+    try {
+      snapshot = py.makeMemorySnapshot();
+    } catch {
+      snapshot = null; // a private API: without it, later workers boot fully (slower, same behaviour)
+    }
+  }
   const paths: string[] = [];
   if (setup.appDir !== null && existsSync(setup.appDir)) {
     py.FS.mkdirTree('/app');
