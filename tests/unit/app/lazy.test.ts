@@ -28,8 +28,8 @@ describe('lazy engines and the standard wiring', () => {
     });
   });
 
-  it('standardModules() includes the app module with quickjs, fengari and wasmoon', () => {
+  it('standardModules() includes the app module with every engine', () => {
     assert.ok(standardModules().some((m) => m.id === 'app'));
-    assert.deepEqual(standardRuntimes().map((r) => r.id), ['quickjs', 'fengari', 'wasmoon']);
+    assert.deepEqual(standardRuntimes().map((r) => r.id), ['quickjs', 'fengari', 'wasmoon', 'pyodide', 'java']);
   });
 });
