@@ -49,6 +49,7 @@ final class Instance {
         // The app's stack limit is the worker's stack size (a StackOverflowError is a 500, the instance stays).
         this.worker = new Thread(null, this::work, "anomaly-app-" + id, stackBytes);
         this.worker.setDaemon(true);
+        this.worker.setContextClassLoader(loader); // libraries that look classes up through it find the app's
         this.worker.start();
     }
 
