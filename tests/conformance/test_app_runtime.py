@@ -37,7 +37,7 @@ BAD = {
         "loop": "import anomaly.*;\npublic class App implements Handler {\n  public Response handle(Request r) { for (;;) {} }\n}\n",
         "memory": "import anomaly.*;\nimport java.util.*;\npublic class App implements Handler {\n"
                   "  public Response handle(Request r) { List<byte[]> a = new ArrayList<>(); for (;;) a.add(new byte[1 << 20]); }\n}\n",
-        "huge": "import anomaly.*;\npublic class App implements Handler {\n  public Response handle(Request r) { return Response.text(\"x\".repeat(32 * 1024 * 1024)); }\n}\n",
+        "huge": "import anomaly.*;\npublic class App implements Handler {\n  public Response handle(Request r) { return Response.text(\"x\".repeat(4 * 1024 * 1024)); }\n}\n",
         "syntax": "import anomaly.*;\npublic class App implements Handler {\n  int x = ;\n  public Response handle(Request r) { return Response.text(\"no\"); }\n}\n",
         "hello": "import anomaly.*;\npublic class App implements Handler {\n  public Response handle(Request r) { return Response.text(\"still here\"); }\n}\n",
     },
