@@ -36,17 +36,18 @@ function envMicros(name: string, fallback: number): number {
 const SPIN_MICROS = envMicros('ANOMALY_JAVA_SPIN_US', 200);
 const WAIT_MICROS = envMicros('ANOMALY_JAVA_WAIT_US', 1000);
 
-/** Java's stats() counters: worker threads stopped with Thread.stop, abandoned, abandoned and still running. */
-export interface JavaThreadStats {
+/** Java's stats() counters: worker threads stopped with Thread.stop, abandoned, abandoned and still running; compiles done. */
+export interface JavaHostStats {
   stopped: number;
   abandoned: number;
   running: number;
   stopSupported: boolean;
+  compiles: number;
 }
 
-export function javaThreadStats(host: HostClass): JavaThreadStats {
-  const [stopped, abandoned, running, stop] = host.statsSync().split(' ').map(Number);
-  return { stopped, abandoned, running, stopSupported: stop === 1 };
+export function javaHostStats(host: HostClass): JavaHostStats {
+  const [stopped, abandoned, running, stop, compiles] = host.statsSync().split(' ').map(Number);
+  return { stopped, abandoned, running, stopSupported: stop === 1, compiles };
 }
 
 export interface JavaStats extends RuntimeStats {
@@ -85,7 +86,7 @@ class JavaInstance implements AppInstance {
       let e = err instanceof GuestError ? err : new GuestError('exception', String(err), { file: this.file });
       if (e.kind === 'deadline') {
         // The stuck-thread count rides on the logged 504 line (the engine has no logger of its own in the standard wiring).
-        const t = javaThreadStats(host);
+        const t = javaHostStats(host);
         if (t.running > 0) e = new GuestError('deadline', `${e.message}; ${t.running} earlier worker thread(s) ignored interrupt${t.stopSupported ? ' and stop' : ''} and still run`, { file: e.file, line: e.line });
         this.stats.deadlines++;
         this.isBroken = true;
@@ -124,9 +125,9 @@ class JavaInstance implements AppInstance {
 
   /** After a deadline: tells the log when the worker thread could not be ended (it keeps a CPU busy). */
   private watchStuck(): void {
-    const before = javaThreadStats(this.bridge.host).abandoned;
+    const before = javaHostStats(this.bridge.host).abandoned;
     const timer = setTimeout(() => {
-      const now = javaThreadStats(this.bridge.host);
+      const now = javaHostStats(this.bridge.host);
       if (now.abandoned > before) {
         this.stats.abandonedThreads += now.abandoned - before;
         this.logger?.warn(

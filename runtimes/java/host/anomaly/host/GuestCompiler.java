@@ -46,7 +46,13 @@ final class GuestCompiler {
         }
     };
 
+    private static final java.util.concurrent.atomic.AtomicInteger compiles = new java.util.concurrent.atomic.AtomicInteger();
+
     private GuestCompiler() {}
+
+    static int compiles() {
+        return compiles.get();
+    }
 
     static Map<String, byte[]> compile(String code) throws CompileError {
         String key = hash(code);
@@ -54,6 +60,7 @@ final class GuestCompiler {
             Map<String, byte[]> hit = cache.get(key);
             if (hit != null) return hit;
         }
+        compiles.incrementAndGet();
         Map<String, byte[]> classes = compileNow(code);
         synchronized (cache) {
             cache.put(key, classes);

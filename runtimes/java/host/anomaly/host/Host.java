@@ -118,9 +118,12 @@ public final class Host {
         return inst == null || inst.broken;
     }
 
-    /** "stopped abandoned running": worker threads stopped with Thread.stop, abandoned, and abandoned ones still running. */
+    /**
+     * "stopped abandoned running stopSupported compiles": worker threads stopped with Thread.stop,
+     * abandoned, abandoned ones still running; whether this JVM has Thread.stop; sources compiled.
+     */
     public static String stats() {
-        return stoppedThreads + " " + abandonedThreads + " " + runningStuck + " " + (stopSupported ? 1 : 0);
+        return stoppedThreads + " " + abandonedThreads + " " + runningStuck + " " + (stopSupported ? 1 : 0) + " " + GuestCompiler.compiles();
     }
 
     // ---- the watchdog -----------------------------------------------------------------------------
