@@ -1,4 +1,4 @@
-import { createClient, RESP_TYPES } from '@redis/client';
+import { Redis } from 'ioredis';
 import type { Logger } from '../../core/logger.js';
 import { decodeEntry, encodeEntry, type CacheEntry } from '../entry.js';
 import type { CacheStore, StoreStats } from './store.js';
@@ -12,35 +12,34 @@ export interface RedisStoreOptions {
   readonly logger: Logger;
 }
 
-const BUFFERS = { [RESP_TYPES.BLOB_STRING]: Buffer } as const;
-
 /**
  * Entries in Redis, shared by every anomaly instance that names the same server and prefix.
  * Size is bounded by Redis itself (maxmemory + an LRU eviction policy); each key carries a TTL
  * (PX) equal to the entry's storage lifetime. While Redis is unreachable every call answers as a
  * miss (or a no-op) at once, and one log line marks the outage and one its end.
+ *
+ * Client: ioredis, chosen by measurement over @redis/client (node-redis 6): ≈7 vs ≈18 µs of client
+ * CPU per GET of a 1.5 KiB value at 50 in flight (docs/cache.md).
  */
 export class RedisStore implements CacheStore {
   readonly kind = 'redis';
-  readonly #client;
+  readonly #client: Redis;
   readonly #prefix: string;
   readonly #logger: Logger;
-  readonly #options;
   #down = false;
   #closed = false;
 
   constructor(options: RedisStoreOptions) {
     this.#prefix = options.prefix;
     this.#logger = options.logger;
-    this.#options = { timeout: options.timeout, typeMapping: BUFFERS };
-    this.#client = createClient({
-      url: options.url,
+    this.#client = new Redis(options.url, {
       // Fail commands at once while disconnected instead of queueing them behind a dead socket.
-      disableOfflineQueue: true,
-      socket: {
-        connectTimeout: Math.max(options.timeout, 1000),
-        reconnectStrategy: (retries: number) => Math.min(100 * 2 ** Math.min(retries, 5), 2000),
-      },
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      commandTimeout: options.timeout,
+      connectTimeout: Math.max(options.timeout, 1000),
+      retryStrategy: (times: number) => Math.min(100 * 2 ** Math.min(times, 5), 2000),
+      lazyConnect: true,
     });
     this.#client.on('error', (err: Error) => this.#failed(err));
     this.#client.on('ready', () => {
@@ -57,20 +56,24 @@ export class RedisStore implements CacheStore {
     this.#logger.warn({ err: { message: err.message } }, 'cache: redis unreachable; cache lookups answer as misses until it is back');
   }
 
+  get #ready(): boolean {
+    return this.#client.status === 'ready';
+  }
+
   /** Resolves once connected (tests); rejects after `ms`. */
   async ready(ms = 5000): Promise<void> {
     const deadline = Date.now() + ms;
-    while (!this.#client.isReady) {
+    while (!this.#ready) {
       if (Date.now() > deadline) throw new Error('redis not ready');
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
   }
 
   async get(key: string): Promise<CacheEntry | null> {
-    if (!this.#client.isReady) return null;
+    if (!this.#ready) return null;
     try {
-      const value = await this.#client.sendCommand<Buffer | null>(['GET', this.#prefix + key], this.#options);
-      if (value === null || value === undefined) return null;
+      const value = await this.#client.getBuffer(this.#prefix + key);
+      if (value === null) return null;
       const entry = decodeEntry(value);
       if (entry === null || entry.key !== key || entry.expiresAt <= Date.now()) return null;
       return entry;
@@ -82,19 +85,18 @@ export class RedisStore implements CacheStore {
 
   async set(key: string, entry: CacheEntry): Promise<void> {
     const ttl = Math.ceil(entry.expiresAt - Date.now());
-    if (ttl <= 0 || !this.#client.isReady) return;
+    if (ttl <= 0 || !this.#ready) return;
     try {
-      await this.#client.sendCommand(['SET', this.#prefix + key, encodeEntry(entry), 'PX', String(ttl)], this.#options);
+      await this.#client.set(this.#prefix + key, encodeEntry(entry), 'PX', ttl);
     } catch (err) {
       this.#failed(err as Error);
     }
   }
 
   async delete(key: string): Promise<boolean> {
-    if (!this.#client.isReady) return false;
+    if (!this.#ready) return false;
     try {
-      const n = await this.#client.sendCommand<number>(['DEL', this.#prefix + key], this.#options);
-      return n > 0;
+      return (await this.#client.del(this.#prefix + key)) > 0;
     } catch (err) {
       this.#failed(err as Error);
       return false;
@@ -103,13 +105,13 @@ export class RedisStore implements CacheStore {
 
   /** Removes this store's keys (SCAN by prefix, never FLUSHDB: the Redis may hold other data). */
   async clear(): Promise<void> {
-    if (!this.#client.isReady) return;
+    if (!this.#ready) return;
     try {
       let cursor = '0';
       do {
-        const [next, keys] = await this.#client.sendCommand<[Buffer, Buffer[]]>(['SCAN', cursor, 'MATCH', `${escapeGlob(this.#prefix)}*`, 'COUNT', '500'], this.#options);
-        cursor = next.toString();
-        if (keys.length > 0) await this.#client.sendCommand(['UNLINK', ...keys], this.#options);
+        const [next, keys] = await this.#client.scan(cursor, 'MATCH', `${escapeGlob(this.#prefix)}*`, 'COUNT', 500);
+        cursor = next;
+        if (keys.length > 0) await this.#client.unlink(...keys);
       } while (cursor !== '0');
     } catch (err) {
       this.#failed(err as Error);
@@ -122,12 +124,15 @@ export class RedisStore implements CacheStore {
 
   async close(): Promise<void> {
     this.#closed = true;
-    try {
-      if (this.#client.isOpen) await this.#client.close();
-      else this.#client.destroy();
-    } catch {
-      this.#client.destroy();
+    if (this.#ready) {
+      try {
+        await this.#client.quit();
+        return;
+      } catch {
+        // fall through
+      }
     }
+    this.#client.disconnect();
   }
 }
 

@@ -135,6 +135,24 @@ describe('redis store (contract, real redis-server)', () => {
     await b.close();
   });
 
+  it('a store opened while Redis is down starts working once it is up', async () => {
+    const lines: string[] = [];
+    const logger = { ...silentLogger, info: (_o: unknown, msg?: string) => lines.push(String(msg)), child: () => logger } as typeof silentLogger;
+    const port = await freePort();
+    const store = new RedisStore({ url: `redis://127.0.0.1:${port}`, prefix: 'late:', timeout: 500, logger });
+    assert.equal(await store.get('k'), null);
+    const late = spawn(bin, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    try {
+      await store.ready(8000);
+      await store.set('k', entry('k', 'late'));
+      assert.equal(Buffer.from((await store.get('k'))?.body ?? []).toString(), 'late');
+      assert.ok(lines.some((l) => /redis reachable again/.test(l)));
+    } finally {
+      await store.close();
+      late.kill();
+    }
+  });
+
   it('stops the test redis-server', () => {
     server?.proc.kill();
     server = null;
