@@ -23,6 +23,7 @@ import { GuestError, type AppInstance, type AppSource, type GuestRequest, type G
 import { bodyForWorker, encodeFrame } from './marshal.js';
 import { MIN_LOAD_DEADLINE_MS, PyWorker } from './pool.js';
 import type { WorkerSetup } from './protocol.js';
+import { SnapshotCache } from './snapshot-cache.js';
 
 export interface PythonRuntimeOptions {
   /** Which workers an app may share: by default each app file has its own. */
@@ -33,6 +34,8 @@ export interface PythonRuntimeOptions {
   readonly idleMs?: number;
   /** The least time the top level of app.py may run at load (default 10 s: framework imports are slow). */
   readonly minLoadDeadlineMs?: number;
+  /** Keep the boot snapshot in <tmp>/anomaly-pyodide-<user>/ for the next process (default true). */
+  readonly snapshotCache?: boolean;
   /** Where the apps' print() lines go; default: the server's stderr, prefixed with the app's file. */
   readonly print?: (line: string, app: string) => void;
 }
@@ -118,17 +121,26 @@ export function pythonRuntime(options: PythonRuntimeOptions = {}): Runtime {
   const script = new URL('./worker.js', import.meta.url);
   const groups = new Map<string, Set<PyWorker>>();
   let sources: { anomalyPy: string; hostPy: string; indexURL: string; packages: readonly string[] } | null = null;
+  let cache: SnapshotCache | null = null;
   /** The memory snapshot made by the first worker; null when snapshots do not work here. */
   let snapshot: Promise<Uint8Array | null> | null = null;
 
   const setupFor = (appDir: string | null, snap: Uint8Array | null, makeSnapshot: boolean): Omit<WorkerSetup, 'control'> => {
-    sources ??= {
+    return { ...loadSources(), snapshot: snap, makeSnapshot, appDir };
+  };
+
+  const loadSources = (): NonNullable<typeof sources> => {
+    if (sources !== null) return sources;
+    const indexURL = dirname(createRequire(import.meta.url).resolve('pyodide/pyodide.mjs'));
+    sources = {
       anomalyPy: readFileSync(repoFile('bindings', 'python', 'anomaly.py'), 'utf8'),
       hostPy: readFileSync(repoFile('runtimes', 'python', 'host.py'), 'utf8'),
-      indexURL: dirname(createRequire(import.meta.url).resolve('pyodide/pyodide.mjs')),
+      indexURL,
       packages: options.packages ?? bundledWheels(),
     };
-    return { ...sources, snapshot: snap, makeSnapshot, appDir };
+    const version = (JSON.parse(readFileSync(join(indexURL, 'package.json'), 'utf8')) as { version?: string }).version ?? '?';
+    if (options.snapshotCache !== false) cache = new SnapshotCache(version, [sources.anomalyPy, sources.hostPy, readFileSync(here + '/worker.js', 'utf8')]);
+    return sources;
   };
 
   const forget = (key: string, w: PyWorker): void => {
@@ -142,10 +154,21 @@ export function pythonRuntime(options: PythonRuntimeOptions = {}): Runtime {
   const spawn = async (key: string, appDir: string | null): Promise<PyWorker> => {
     const make = (snap: Uint8Array | null, makeSnapshot: boolean): PyWorker =>
       new PyWorker(script, setupFor(appDir, snap, makeSnapshot), (dead) => forget(key, dead), (line) => print(line, key));
+    loadSources();
+    let fromDisk = false;
     if (snapshot === null) {
-      const w = make(null, true);
-      snapshot = w.ready.then((r) => r.snapshot, () => null);
-      return w;
+      const cached = cache?.read() ?? null;
+      if (cached !== null) {
+        snapshot = Promise.resolve(cached);
+        fromDisk = true;
+      } else {
+        const w = make(null, true);
+        snapshot = w.ready.then((r) => {
+          if (r.snapshot !== null) void cache?.write(r.snapshot);
+          return r.snapshot;
+        }, () => null);
+        return w;
+      }
     }
     const snap = await snapshot;
     const w = make(snap, false);
@@ -154,7 +177,8 @@ export function pythonRuntime(options: PythonRuntimeOptions = {}): Runtime {
       await w.ready;
       return w;
     } catch {
-      // The snapshot does not start here (a private pyodide API): every later worker boots fully.
+      // The snapshot does not start here (a private pyodide API, or a stale file): boot fully from now on.
+      if (fromDisk) cache?.drop();
       snapshot = Promise.resolve(null);
       return make(null, false);
     }

@@ -132,6 +132,7 @@ def srv(anomaly_server_module) -> AnomalyServer:
         "pkg/helper.py": "NAME = 'helper next to app.py'\n",
         "pkg/site-packages/greet/__init__.py": "def hi():\n    return 'from site-packages'\n",
         "pkg/wheels/tinywheel-1.0-py3-none-any.whl": _tiny_wheel(),
+        "reload/app.py": "def handler(req):\n    return 'version 1'\n",
     }
     routes = [
         _route("/run/*", "runaway/app.py", instances=2, deadline="500ms"),
@@ -139,6 +140,7 @@ def srv(anomaly_server_module) -> AnomalyServer:
         _route("/wsgi/*", "wsgi/app.py", instances=1),
         _route("/bottle/*", "bottle/app.py", instances=1),
         _route("/pkg/*", "pkg/app.py", instances=1),
+        _route("/reload/*", "reload/app.py", instances=2),
     ]
     return anomaly_server_module({"sites": [{"routes": routes}]}, files)
 
@@ -215,3 +217,25 @@ def test_packages_next_to_the_app(srv: AnomalyServer) -> None:
         r = c.get("/pkg/")
     assert r.status_code == 200, r.text
     assert r.text == "helper next to app.py|from site-packages|from a wheel"
+
+
+def _wait_for(c: httpx.Client, path: str, want: str, within: float) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if c.get(path).text == want:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_broken_version_rolls_back_and_a_fix_loads(srv: AnomalyServer) -> None:
+    app = srv.root / "reload" / "app.py"
+    with httpx.Client(base_url=srv.plain_url, timeout=15) as c:
+        assert c.get("/reload/").text == "version 1"
+        mark = len(srv.log_lines())
+        app.write_text("def handler(req):\n    return 'version 2'\n    let = = 3\n")
+        line = srv.wait_for_log(lambda l: isinstance(l, dict) and "reload/app.py:3" in str(l.get("msg", "")), timeout=5, start=mark)
+        assert line is not None, f"no log line naming reload/app.py:3\n{srv.describe()}"
+        assert c.get("/reload/").text == "version 1", "the old version keeps serving"
+        app.write_text("def handler(req):\n    return 'version 3'\n")
+        assert _wait_for(c, "/reload/", "version 3", 1.0), "the fixed version answers within 1 s"

@@ -26,7 +26,7 @@ describe('Python marshalling', () => {
 });
 
 describe('Python specifics', () => {
-  const rt = pythonRuntime({ group: () => 'specifics', minLoadDeadlineMs: 1000 });
+  const rt = pythonRuntime({ group: () => 'specifics', minLoadDeadlineMs: 3000 });
   const live: AppInstance[] = [];
   const load = async (code: string, file = '/virtual/spec/app.py', limits = SUITE_LIMITS): Promise<AppInstance> => {
     const app = await rt.load({ file, code }, limits);
