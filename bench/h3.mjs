@@ -6,7 +6,7 @@
 // 1000 idle QUIC connections.
 //
 //   node bench/h3.mjs [--runs 3] [--requests 50000] [--idle 1000] [--hold 8]
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -50,17 +50,25 @@ function rssKb(pid) {
   return m ? Number(m[1]) : 0;
 }
 
+/** Runs the load generator on CPU 1 under /usr/bin/time: its output and its own CPU seconds. */
+function timed(cmd, args) {
+  const r = spawnSync('/usr/bin/time', ['-f', 'CPU %U %S', 'taskset', '-c', '1', cmd, ...args], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${cmd} failed: ${r.stderr}`);
+  const m = /CPU ([\d.]+) ([\d.]+)/.exec(r.stderr);
+  return { out: r.stdout, clientCpuS: m ? Number(m[1]) + Number(m[2]) : NaN };
+}
+
 function h2load(port) {
-  const out = execFileSync('taskset', ['-c', '1', 'h2load', '-n', String(REQUESTS), '-c', '1', '-m', '100', `https://127.0.0.1:${port}/hello`], { encoding: 'utf8' });
+  const { out, clientCpuS } = timed('h2load', ['-n', String(REQUESTS), '-c', '1', '-m', '100', `https://127.0.0.1:${port}/hello`]);
   const rps = Number(/finished in [^,]+, ([\d.]+) req\/s/.exec(out)?.[1] ?? NaN);
   const ok = Number(/(\d+) succeeded/.exec(out)?.[1] ?? 0);
   const connect = /time for connect:\s+(\S+)/.exec(out)?.[1] ?? '?';
-  return { rps, ok, connect };
+  return { rps, ok, connect, clientCpuS };
 }
 
 function h3load(port) {
-  const out = execFileSync('taskset', ['-c', '1', H3LOAD, 'load', '127.0.0.1', String(port), '/hello', '100', String(REQUESTS)], { encoding: 'utf8' });
-  return JSON.parse(out.trim().split('\n').pop());
+  const { out, clientCpuS } = timed(H3LOAD, ['load', '127.0.0.1', String(port), '/hello', '100', String(REQUESTS)]);
+  return { ...JSON.parse(out.trim().split('\n').pop()), clientCpuS };
 }
 
 async function main() {
@@ -91,14 +99,29 @@ async function main() {
         const before = cpuSnapshot(server.pid);
         const res = proto === 'h2' ? h2load(port) : h3load(port);
         const cpuMs = cpuMsBetween(before, cpuSnapshot(server.pid));
-        const ok = proto === 'h2' ? res.ok : res.ok;
-        rows[proto].push({ rps: res.rps, cpuUsPerReq: (cpuMs * 1000) / REQUESTS, ok, handshake: proto === 'h3' ? res.handshake_ms : res.connect });
-        console.error(`run ${r + 1} ${proto}: ${res.rps.toFixed(0)} req/s, ${((cpuMs * 1000) / REQUESTS).toFixed(1)} us CPU/req, ${ok}/${REQUESTS} ok`);
+        const ok = res.ok;
+        const elapsedMs = (REQUESTS / res.rps) * 1000;
+        const row = {
+          rps: res.rps,
+          cpuUsPerReq: (cpuMs * 1000) / REQUESTS,
+          serverCpuShare: cpuMs / elapsedMs,
+          clientCpuUsPerReq: (res.clientCpuS * 1e6) / REQUESTS,
+          ok,
+          handshake: proto === 'h3' ? res.handshake_ms : res.connect,
+        };
+        rows[proto].push(row);
+        console.error(
+          `run ${r + 1} ${proto}: ${res.rps.toFixed(0)} req/s, server ${row.cpuUsPerReq.toFixed(1)} us CPU/req (busy ${(row.serverCpuShare * 100).toFixed(0)}%), client ${row.clientCpuUsPerReq.toFixed(1)} us CPU/req, ${ok}/${REQUESTS} ok`,
+        );
       }
     }
     const summary = {};
     for (const proto of ['h2', 'h3']) {
-      summary[proto] = { rps: median(rows[proto].map((x) => x.rps)), cpuUsPerReq: median(rows[proto].map((x) => x.cpuUsPerReq)) };
+      summary[proto] = {
+        rps: median(rows[proto].map((x) => x.rps)),
+        cpuUsPerReq: median(rows[proto].map((x) => x.cpuUsPerReq)),
+        clientCpuUsPerReq: median(rows[proto].map((x) => x.clientCpuUsPerReq)),
+      };
     }
     // Idle connections: RSS before and while IDLE connections are open.
     const rssBefore = rssKb(server.pid);
@@ -122,6 +145,7 @@ async function main() {
       h2: summary.h2,
       h3: summary.h3,
       ratio: summary.h3.rps / summary.h2.rps,
+      cpuRatio: summary.h2.cpuUsPerReq / summary.h3.cpuUsPerReq,
       handshakeMs: { h3Median: idleLine.handshake_ms_median, h3P90: idleLine.handshake_ms_p90 },
       idle: { connections: IDLE, rssBeforeKb: rssBefore, rssWithIdleKb: rssIdle, perConnectionKb: (rssIdle - rssBefore) / IDLE },
       rows,
