@@ -45,10 +45,13 @@ export class CacheZone {
   readonly name: string;
   readonly store: CacheStore;
   readonly #fills = new Map<string, Fill>();
+  /** Told about every purge (key null: clear), so other worker processes can drop their copy. */
+  readonly #onPurge: ((zone: string, key: string | null) => void) | null;
 
-  constructor(name: string, store: CacheStore) {
+  constructor(name: string, store: CacheStore, onPurge: ((zone: string, key: string | null) => void) | null = null) {
     this.name = name;
     this.store = store;
+    this.#onPurge = onPurge;
   }
 
   /** The fill in flight (or just settled) for `key`, if any. */
@@ -71,13 +74,24 @@ export class CacheZone {
 
   /** Removes the entry stored under an exact cache key (a Vary marker takes its variants along). */
   async purge(key: string): Promise<boolean> {
+    this.#onPurge?.(this.name, key);
+    return await this.purgeHere(key);
+  }
+
+  /** Removes every entry of this zone. */
+  async clear(): Promise<void> {
+    this.#onPurge?.(this.name, null);
+    await this.clearHere();
+  }
+
+  /** purge() without telling other processes (applying a purge another worker made). */
+  async purgeHere(key: string): Promise<boolean> {
     const fill = this.#fills.get(key);
     if (fill !== undefined && fill.settled) this.#fills.delete(key);
     return await this.store.delete(key);
   }
 
-  /** Removes every entry of this zone. */
-  async clear(): Promise<void> {
+  async clearHere(): Promise<void> {
     for (const [key, fill] of this.#fills) if (fill.settled) this.#fills.delete(key);
     await this.store.clear();
   }

@@ -24,6 +24,22 @@ interface Held {
 export class CacheZones {
   readonly #held = new Map<string, Held>();
   readonly #opening = new Map<string, Promise<Held>>();
+  #relay: ((zone: string, key: string | null) => void) | null = null;
+
+  /**
+   * With worker processes: purges of memory zones are sent through `send` to the other workers,
+   * whose applyPeerPurge drops their copy (disk and Redis zones are shared: nothing to relay).
+   */
+  relayPurges(send: (zone: string, key: string | null) => void): void {
+    this.#relay = send;
+  }
+
+  /** A purge another worker made. */
+  readonly applyPeerPurge = (zoneName: string, key: string | null): void => {
+    const zone = this.zone(zoneName);
+    if (zone === undefined) return;
+    void (key === null ? zone.clearHere() : zone.purgeHere(key));
+  };
 
   /**
    * Wraps a route's handler in its cache (RouteWrapper for the dispatcher); null for routes
@@ -58,8 +74,9 @@ export class CacheZones {
       held.refs++;
       return held;
     }
+    const relay = (zone: string, key: string | null): void => this.#relay?.(zone, key);
     const promise = openStore(config, logger).then((store) => {
-      const held: Held = { zone: new CacheZone(config.name, store), fingerprint, refs: 0 };
+      const held: Held = { zone: new CacheZone(config.name, store, config.store === 'memory' ? relay : null), fingerprint, refs: 0 };
       // A zone whose options changed replaces the old one; the old one closes with its last user.
       this.#held.set(config.name, held);
       return held;

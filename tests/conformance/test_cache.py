@@ -347,3 +347,27 @@ def test_config_errors_name_the_field(anomaly_server, origin) -> None:
         os.unlink(f.name)
     assert out.returncode != 0
     assert 'cache.zone: no cache zone "nope"' in out.stdout + out.stderr
+
+
+def test_purge_reaches_every_worker_process(anomaly_server, origin) -> None:
+    """With workers: 2 each worker has its own memory zone; a PURGE is relayed to the other one."""
+    origin.route("/w", headers={"cache-control": "max-age=600"})
+    config = cached_site(origin)
+    config["workers"] = 2
+    srv = anomaly_server(config)
+
+    def fresh_connections(n: int) -> list[str]:
+        bodies = []
+        for _ in range(n):
+            with httpx.Client(base_url=srv.plain_url, timeout=10.0) as c:  # a new connection each time
+                bodies.append(c.get("/w").text)
+        return bodies
+
+    fresh_connections(40)
+    if origin.count("/w") < 2:
+        pytest.skip("the kernel gave every connection to one worker; nothing to relay")
+    with client(srv) as c:
+        assert c.request("PURGE", "/w", headers={"x-purge-token": TOKEN}).status_code == 200
+    time.sleep(0.3)
+    after = fresh_connections(40)
+    assert not any(b.endswith("#1") or b.endswith("#2") for b in after), "a worker kept serving the purged entry"
