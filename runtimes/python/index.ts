@@ -139,7 +139,7 @@ export function pythonRuntime(options: PythonRuntimeOptions = {}): Runtime {
       packages: options.packages ?? bundledWheels(),
     };
     const version = (JSON.parse(readFileSync(join(indexURL, 'package.json'), 'utf8')) as { version?: string }).version ?? '?';
-    if (options.snapshotCache !== false) cache = new SnapshotCache(version, [sources.anomalyPy, sources.hostPy, readFileSync(here + '/worker.js', 'utf8')]);
+    if (options.snapshotCache !== false) cache = new SnapshotCache(version, [sources.anomalyPy, sources.hostPy, readFileSync(join(here, 'worker.js'), 'utf8')]);
     return sources;
   };
 
@@ -151,6 +151,14 @@ export function pythonRuntime(options: PythonRuntimeOptions = {}): Runtime {
   };
 
   /** Starts a worker: the process's first makes the snapshot, later ones start from it. */
+  /** One shared copy of the snapshot for every worker (workerData would otherwise clone 30 MB each). */
+  const shared = (snap: Uint8Array): Uint8Array => {
+    if (snap.buffer instanceof SharedArrayBuffer) return snap;
+    const view = new Uint8Array(new SharedArrayBuffer(snap.byteLength));
+    view.set(snap);
+    return view;
+  };
+
   const spawn = async (key: string, appDir: string | null): Promise<PyWorker> => {
     const make = (snap: Uint8Array | null, makeSnapshot: boolean): PyWorker =>
       new PyWorker(script, setupFor(appDir, snap, makeSnapshot), (dead) => forget(key, dead), (line) => print(line, key));
@@ -159,13 +167,14 @@ export function pythonRuntime(options: PythonRuntimeOptions = {}): Runtime {
     if (snapshot === null) {
       const cached = cache?.read() ?? null;
       if (cached !== null) {
-        snapshot = Promise.resolve(cached);
+        snapshot = Promise.resolve(shared(cached));
         fromDisk = true;
       } else {
         const w = make(null, true);
         snapshot = w.ready.then((r) => {
-          if (r.snapshot !== null) void cache?.write(r.snapshot);
-          return r.snapshot;
+          if (r.snapshot === null) return null;
+          void cache?.write(r.snapshot);
+          return shared(r.snapshot);
         }, () => null);
         return w;
       }

@@ -68,6 +68,7 @@ async function boot(): Promise<Pyodide> {
   if (setup.snapshot !== null) opts._loadSnapshot = setup.snapshot;
   else if (setup.makeSnapshot) opts._makeSnapshot = true;
   const py = await loadPyodide(opts);
+  opts._loadSnapshot = undefined; // restored into the heap: let the shared copy go
   py.FS.mkdirTree('/anomaly/lib');
   py.FS.writeFile('/anomaly/lib/anomaly.py', setup.anomalyPy);
   py.FS.writeFile('/anomaly/lib/host.py', setup.hostPy);
