@@ -31,6 +31,7 @@ const H3_NO_ERROR: u64 = 0x100;
 const H3_INTERNAL_ERROR: u64 = 0x102;
 const H3_REQUEST_REJECTED: u64 = 0x10b;
 const H3_REQUEST_CANCELLED: u64 = 0x10c;
+const H3_MESSAGE_ERROR: u64 = 0x10e;
 
 extern "C" {
     // From the BoringSSL that quiche links statically: a CSPRNG without another dependency.
@@ -79,8 +80,9 @@ pub struct Event {
     pub kind: u32,
     pub conn: u32,
     pub stream: i64,
-    /// HEADERS / TRAILERS: flat [name, value, ...]; ESTABLISHED: [remote address, server name, alpn].
-    pub headers: Option<Vec<String>>,
+    /// HEADERS / TRAILERS: "name\0value\0name\0value..."; ESTABLISHED: "remote address\0server name\0alpn".
+    /// One string per field section: one crossing instead of two per field.
+    pub headers: Option<String>,
     pub data: Option<Buffer>,
     /// RESET: the peer's error code; HEADERS: 1 when the stream ended with the headers;
     /// ESTABLISHED: remote port; CLOSED: the error code, when there was one.
@@ -218,29 +220,44 @@ fn latin1(bytes: &[u8]) -> String {
     }
 }
 
-fn to_headers(flat: &[String]) -> Vec<h3::Header> {
-    flat.chunks_exact(2)
-        .map(|p| {
-            // Values came from JS strings; latin1 code points map back to single bytes.
-            let enc = |s: &str| -> Vec<u8> {
-                if s.is_ascii() {
-                    s.as_bytes().to_vec()
-                } else {
-                    s.chars().map(|c| if (c as u32) < 256 { c as u8 } else { b'?' }).collect()
-                }
-            };
-            h3::Header::new(&enc(&p[0]), &enc(&p[1]))
-        })
-        .collect()
+/// "name\0value\0..." from JavaScript into header fields; None when the parts do not pair up.
+fn to_headers(joined: &str) -> Option<Vec<h3::Header>> {
+    if joined.is_empty() {
+        return Some(Vec::new());
+    }
+    // Values came from JS strings; latin1 code points map back to single bytes.
+    let enc = |s: &str| -> Vec<u8> {
+        if s.is_ascii() {
+            s.as_bytes().to_vec()
+        } else {
+            s.chars().map(|c| if (c as u32) < 256 { c as u8 } else { b'?' }).collect()
+        }
+    };
+    let mut out = Vec::new();
+    let mut parts = joined.split('\0');
+    while let Some(name) = parts.next() {
+        let value = parts.next()?;
+        out.push(h3::Header::new(&enc(name), &enc(value)));
+    }
+    Some(out)
 }
 
-fn header_list(list: &[h3::Header]) -> Vec<String> {
-    let mut out = Vec::with_capacity(list.len() * 2);
-    for h in list {
-        out.push(latin1(h.name()));
-        out.push(latin1(h.value()));
+/// A decoded field section as "name\0value\0..."; None when a name or value holds NUL, CR or LF,
+/// which makes the message malformed (RFC 9114 §4.2) and would break the joining.
+fn header_list(list: &[h3::Header]) -> Option<String> {
+    let mut out = String::with_capacity(list.iter().map(|h| h.name().len() + h.value().len() + 2).sum());
+    for (i, h) in list.iter().enumerate() {
+        if h.name().iter().chain(h.value()).any(|&b| b == 0 || b == b'\r' || b == b'\n') {
+            return None;
+        }
+        if i > 0 {
+            out.push('\0');
+        }
+        out.push_str(&latin1(h.name()));
+        out.push('\0');
+        out.push_str(&latin1(h.value()));
     }
-    out
+    Some(out)
 }
 
 fn event(kind: u32, conn: u32, stream: u64) -> Event {
@@ -465,11 +482,11 @@ impl QuicServer {
                 None => (String::new(), 0),
             };
             ev.code = Some(port as i64);
-            ev.headers = Some(vec![
-                addr,
-                c.q.server_name().unwrap_or("").to_string(),
-                String::from_utf8_lossy(c.q.application_proto()).into_owned(),
-            ]);
+            ev.headers = Some(format!(
+                "{addr}\0{}\0{}",
+                c.q.server_name().unwrap_or(""),
+                String::from_utf8_lossy(c.q.application_proto())
+            ));
             self.events.push(ev);
             if draining {
                 send_goaway(c);
@@ -485,6 +502,16 @@ impl QuicServer {
                         let _ = c.q.stream_shutdown(sid, quiche::Shutdown::Write, H3_REQUEST_REJECTED);
                         continue;
                     }
+                    let Some(fields) = header_list(&list) else {
+                        let _ = c.q.stream_shutdown(sid, quiche::Shutdown::Read, H3_MESSAGE_ERROR);
+                        let _ = c.q.stream_shutdown(sid, quiche::Shutdown::Write, H3_MESSAGE_ERROR);
+                        if c.streams.remove(&sid).is_some() {
+                            let mut ev = event(kind::RESET, id, sid);
+                            ev.code = Some(H3_MESSAGE_ERROR as i64);
+                            self.events.push(ev);
+                        }
+                        continue;
+                    };
                     let st = c.streams.entry(sid).or_default();
                     // A second HEADERS on a request stream is its trailer section.
                     let is_trailers = st.seen;
@@ -496,7 +523,7 @@ impl QuicServer {
                         c.max_stream = Some(c.max_stream.map_or(sid, |m| m.max(sid)));
                     }
                     let mut ev = event(if is_trailers { kind::TRAILERS } else { kind::HEADERS }, id, sid);
-                    ev.headers = Some(header_list(&list));
+                    ev.headers = Some(fields);
                     ev.code = Some(if more_frames { 0 } else { 1 });
                     self.events.push(ev);
                 }
@@ -578,10 +605,11 @@ impl QuicServer {
 
     /// Queues a whole response in one call: head, optional body, and FIN when `fin`.
     #[napi]
-    pub fn respond(&mut self, conn: u32, stream: i64, headers: Vec<String>, body: Option<Buffer>, fin: bool) -> bool {
+    pub fn respond(&mut self, conn: u32, stream: i64, headers: String, body: Option<Buffer>, fin: bool) -> bool {
+        let Some(fields) = to_headers(&headers) else { return false };
         let Some(st) = self.stream_mut(conn, stream) else { return false };
         let has_body = body.as_ref().is_some_and(|b| !b.is_empty());
-        st.headers = Some((to_headers(&headers), fin && !has_body));
+        st.headers = Some((fields, fin && !has_body));
         if let Some(b) = body {
             if !b.is_empty() {
                 st.pending += b.len();
@@ -596,9 +624,10 @@ impl QuicServer {
 
     /// Queues the response head; `fin` when there is no body.
     #[napi]
-    pub fn send_headers(&mut self, conn: u32, stream: i64, headers: Vec<String>, fin: bool) -> bool {
+    pub fn send_headers(&mut self, conn: u32, stream: i64, headers: String, fin: bool) -> bool {
+        let Some(fields) = to_headers(&headers) else { return false };
         let Some(st) = self.stream_mut(conn, stream) else { return false };
-        st.headers = Some((to_headers(&headers), fin));
+        st.headers = Some((fields, fin));
         if fin {
             st.fin = true;
         }
@@ -630,9 +659,10 @@ impl QuicServer {
 
     /// Ends the stream with trailers after the queued body.
     #[napi]
-    pub fn send_trailers(&mut self, conn: u32, stream: i64, headers: Vec<String>) -> bool {
+    pub fn send_trailers(&mut self, conn: u32, stream: i64, headers: String) -> bool {
+        let Some(fields) = to_headers(&headers) else { return false };
         let Some(st) = self.stream_mut(conn, stream) else { return false };
-        st.trailers = Some(to_headers(&headers));
+        st.trailers = Some(fields);
         st.fin = true;
         true
     }

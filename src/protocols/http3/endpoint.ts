@@ -182,7 +182,7 @@ export class Http3Endpoint implements StreamHost {
   #dispatch(ev: NativeEvent): void {
     switch (ev.kind) {
       case EventKind.Established: {
-        const [remote, servername, alpn] = ev.headers ?? ['', '', ''];
+        const [remote = '', servername = '', alpn = ''] = (ev.headers ?? '').split('\0');
         const address = remote.startsWith('::ffff:') && remote.includes('.') ? remote.slice(7) : remote;
         this.#conns.set(ev.conn, {
           info: {
@@ -210,7 +210,7 @@ export class Http3Endpoint implements StreamHost {
           maxHeaders: limits.maxHeaders,
           maxHeaderSize: limits.maxHeaderSize,
         };
-        stream.start(ev.headers ?? [], ev.code === 1, ctx);
+        stream.start(ev.headers ? ev.headers.split('\0') : [], ev.code === 1, ctx);
         return;
       }
       case EventKind.Data:

@@ -18,8 +18,8 @@ export interface NativeEvent {
   readonly kind: number;
   readonly conn: number;
   readonly stream: number;
-  /** HEADERS/TRAILERS: flat [name, value, ...]; ESTABLISHED: [remote address, server name, alpn]. */
-  readonly headers?: string[] | null;
+  /** HEADERS/TRAILERS: "name\0value\0..."; ESTABLISHED: "remote address\0server name\0alpn". */
+  readonly headers?: string | null;
   readonly data?: Buffer | null;
   /** RESET: peer's code; HEADERS: 1 when the request ended with its head; ESTABLISHED: remote port. */
   readonly code?: number | null;
@@ -59,12 +59,16 @@ export interface QuicStats {
 /** The binding's QuicServer class: quiche connections, no I/O (see native/quic/src/lib.rs). */
 export interface NativeQuicServer {
   drive(inbound: Buffer, count: number): DriveResult;
-  /** A whole response in one call: head, optional body, FIN when `fin`. */
-  respond(conn: number, stream: number, headers: string[], body: Buffer | null, fin: boolean): boolean;
-  sendHeaders(conn: number, stream: number, headers: string[], fin: boolean): boolean;
+  /**
+   * A whole response in one call: head, optional body, FIN when `fin`. Field sections cross as one
+   * string, "name\0value\0name\0value" (see joinFields); false when the stream is gone or the
+   * fields do not pair up.
+   */
+  respond(conn: number, stream: number, headers: string, body: Buffer | null, fin: boolean): boolean;
+  sendHeaders(conn: number, stream: number, headers: string, fin: boolean): boolean;
   sendBody(conn: number, stream: number, data: Buffer, fin: boolean): number;
   wantDrain(conn: number, stream: number): void;
-  sendTrailers(conn: number, stream: number, headers: string[]): boolean;
+  sendTrailers(conn: number, stream: number, headers: string): boolean;
   setReading(conn: number, stream: number, reading: boolean): void;
   stopReading(conn: number, stream: number): void;
   resetStream(conn: number, stream: number, code: number): void;

@@ -189,7 +189,7 @@ export class H3Stream {
 
   #respondPlain(status: number, text: string): void {
     const q = this.#host.quic;
-    q.respond(this.connId, this.id, [':status', String(status), 'content-type', 'text/plain; charset=utf-8', 'content-length', String(text.length)], Buffer.from(text), true);
+    q.respond(this.connId, this.id, `:status\0${status}\0content-type\0text/plain; charset=utf-8\0content-length\0${text.length}`, Buffer.from(text), true);
     this.#finishResponse(null);
   }
 
@@ -206,9 +206,16 @@ export class H3Stream {
     this.#maybeForget();
   }
 
+  /** The response head could not be queued: the stream is gone, or a field holds a NUL. */
+  #badFields(req: Request, res: Response, processor: RequestProcessor): void {
+    discardBody(res.body);
+    this.reset(H3Error.InternalError);
+    processor.completed(req, res, { status: res.status, bytes: 0, error: new Error('response head not sent (stream closed or a field contains NUL)') });
+  }
+
   #fail(req: Request, processor: RequestProcessor, err: Error): void {
     if (!this.#closed) {
-      this.#host.quic.sendHeaders(this.connId, this.id, [':status', '500', 'content-length', '0'], true);
+      this.#host.quic.sendHeaders(this.connId, this.id, [':status', '500', 'content-length', '0'].join('\0'), true);
       this.#finishResponse(req);
     }
     processor.completed(req, null, { status: 500, bytes: 0, error: err });
@@ -229,8 +236,12 @@ export class H3Stream {
     const length = bodyLength(body);
     const trailers = noBody ? null : res.trailers;
     if (length !== null && !statusHasNoBody(status) && res.headers['content-length'] === undefined) head.push('content-length', String(length));
+    const fields = head.join('\0');
     if (noBody || (length === 0 && trailers === null)) {
-      q.respond(this.connId, this.id, head, null, true);
+      if (!q.respond(this.connId, this.id, fields, null, true)) {
+        this.#badFields(req, res, processor);
+        return;
+      }
       discardBody(body);
       this.#finishResponse(req);
       processor.completed(req, res, { status, bytes: 0 });
@@ -238,14 +249,20 @@ export class H3Stream {
     }
     if (typeof body === 'string' || body instanceof Uint8Array || body === null) {
       const bytes = typeof body === 'string' ? Buffer.from(body) : body === null ? Buffer.alloc(0) : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-      q.respond(this.connId, this.id, head, bytes, trailers === null);
+      if (!q.respond(this.connId, this.id, fields, bytes, trailers === null)) {
+        this.#badFields(req, res, processor);
+        return;
+      }
       if (trailers !== null) q.sendTrailers(this.connId, this.id, fieldList(trailers));
       this.#finishResponse(req);
       processor.completed(req, res, { status, bytes: bytes.length });
       return;
     }
     // A file or a stream: piped through a writer that honours the binding's backpressure.
-    q.sendHeaders(this.connId, this.id, head, false);
+    if (!q.sendHeaders(this.connId, this.id, fields, false)) {
+      this.#badFields(req, res, processor);
+      return;
+    }
     this.#host.schedule();
     const report = streamReport(processor, req, res);
     const source = bodyStream(body);
@@ -330,8 +347,8 @@ function appendFields(out: string[], headers: ResponseHeaders): void {
   }
 }
 
-function fieldList(headers: ResponseHeaders): string[] {
+function fieldList(headers: ResponseHeaders): string {
   const out: string[] = [];
   appendFields(out, headers);
-  return out;
+  return out.join('\0');
 }

@@ -12,10 +12,11 @@ type Call = [string, ...unknown[]];
 /** Records what the stream asks of the binding; sendBody reports `pending` queued bytes. */
 function fakeHost(pending = 0): StreamHost & { calls: Call[]; forgotten: number; scheduled: number } {
   const calls: Call[] = [];
+  // Field sections cross as "name\0value\0..."; recorded as arrays for readable assertions.
   const rec =
     (name: string, ret: unknown = true) =>
     (...args: unknown[]) => {
-      calls.push([name, ...args.slice(2)]);
+      calls.push([name, ...args.slice(2).map((a) => (typeof a === 'string' && a.includes('\0') ? a.split('\0') : a))]);
       return ret;
     };
   const quic = {
