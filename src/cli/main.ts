@@ -7,9 +7,14 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { AnomalyError } from '../core/errors.js';
-import { ConfigError, demoConfig, formatProblems, loadConfigFile, staticDirConfig, watchConfigFile } from '../config/index.js';
+import { AdminServer } from '../admin/server.js';
+import { localControl, supervisorControl } from '../admin/controls.js';
+import { runAdminOp } from '../admin/local.js';
+import { ConfigError, createConfigParser, demoConfig, formatProblems, loadConfigFile, staticDirConfig, watchConfigFile } from '../config/index.js';
 import type { ServerConfig } from '../config/types.js';
 import { createLogging, type Logging } from '../observe/logger.js';
+import { answerClusterMetrics } from '../observe/metrics/cluster.js';
+import { PrometheusMetrics } from '../observe/metrics/prometheus.js';
 import { AnomalyServer } from '../server/server.js';
 import { Supervisor, type WorkerPorts } from '../server/workers/supervisor.js';
 import { workerChannel, type WorkerChannel } from '../server/workers/worker.js';
@@ -149,6 +154,7 @@ async function runServer(config: ServerConfig, load: () => Promise<ServerConfig>
   const logging = createLogging(config.log, 1, worker !== null);
   const logger = worker === null ? logging.logger : logging.logger.child({ worker: worker.index });
   const caches = standardCaches();
+  const metrics = config.admin != null ? new PrometheusMetrics() : null;
   const server = new AnomalyServer({
     modules: standardModules(),
     logger,
@@ -157,13 +163,20 @@ async function runServer(config: ServerConfig, load: () => Promise<ServerConfig>
     wrapRoute: caches.wrapRoute,
     // One worker owns the UDP port; the others advertise it (docs/workers.md).
     http3Role: worker === null || worker.index === 1 ? 'serve' : 'advertise',
+    // Metrics are kept when the admin API (which serves them) is configured.
+    completionListeners: metrics === null ? undefined : [metrics.requests.completed],
   });
+  metrics?.attach(server);
+  if (worker !== null) {
+    if (metrics !== null) answerClusterMetrics(metrics.registry);
+    worker.onAdmin((op) => runAdminOp(server, caches, op, worker.index));
+  }
 
   // Signal handlers go in before the listeners open: a SIGHUP that arrives as soon as the port
   // accepts would otherwise take node's default action and kill the process.
   let started = false;
   let pendingReload = false;
-  const applyReload = async (why: 'SIGHUP' | 'file changed' | 'supervisor'): Promise<{ ok: boolean; message?: string }> => {
+  const applyReload = async (why: 'SIGHUP' | 'file changed' | 'supervisor' | 'admin API'): Promise<{ ok: boolean; message?: string }> => {
     try {
       const next = await load();
       await server.reload(next);
@@ -183,6 +196,7 @@ async function runServer(config: ServerConfig, load: () => Promise<ServerConfig>
     await applyReload(why);
   });
   let watcher: { close(): void } | null = null;
+  let admin: AdminServer | null = null;
   const finished = new Promise<number>((done) => {
     let stopping = false;
     const stop = (signal: string): void => {
@@ -194,6 +208,7 @@ async function runServer(config: ServerConfig, load: () => Promise<ServerConfig>
       }
       stopping = true;
       watcher?.close();
+      void admin?.stop();
       logger.info({ signal, drainMs: server.config?.limits.drainTimeout }, 'draining: finishing in-flight requests');
       void server.stop().then(() => {
         logger.info('stopped');
@@ -226,6 +241,29 @@ async function runServer(config: ServerConfig, load: () => Promise<ServerConfig>
     worker.ready({ tlsPort: server.tlsPort, plainPort: server.plainPort, http3Port: server.http3Port, localCaPath: server.localCaPath });
     return finished;
   }
+  if (config.admin != null && metrics !== null) {
+    admin = new AdminServer(
+      config.admin,
+      localControl({
+        configFile: file === undefined ? null : resolve(file),
+        parser: createConfigParser(standardModules()),
+        current: () => server.config,
+        reload: () => applyReload('admin API'),
+        server,
+        caches,
+        metrics,
+      }),
+      logger,
+    );
+    try {
+      await admin.start();
+    } catch (err) {
+      logger.fatal({}, `cannot start the admin API on ${config.admin.address}:${config.admin.port}: ${(err as Error).message}`);
+      await server.stop();
+      await logging.flush();
+      return 1;
+    }
+  }
   announce({ tlsPort: server.tlsPort, plainPort: server.plainPort, localCaPath: server.localCaPath }, config, logger);
   if (file !== undefined) watcher = watchConfigFile(resolve(file), () => void reload('file changed'));
   if (pendingReload) void reload('SIGHUP');
@@ -243,19 +281,23 @@ async function supervise(config: ServerConfig, load: () => Promise<ServerConfig>
   let current = config;
   const supervisor = new Supervisor({ count: config.workers, logger, drainTimeoutMs: () => current.limits.drainTimeout, exclusiveIndex: 1 });
   let started = false;
-  let chain: Promise<void> = Promise.resolve();
-  const serialise = (task: () => Promise<void>): Promise<void> => (chain = chain.then(task, task));
+  let chain: Promise<unknown> = Promise.resolve();
+  const serialise = <T>(task: () => Promise<T>): Promise<T> => {
+    const next = chain.then(task, task);
+    chain = next.catch(() => {});
+    return next;
+  };
 
-  const reload = reloadTrigger(file, (why) =>
+  const applyReload = (why: 'SIGHUP' | 'file changed' | 'admin API'): Promise<{ ok: boolean; message?: string }> =>
     serialise(async () => {
-      if (!started) return;
+      if (!started) return { ok: false, message: 'not started yet' };
       let next: ServerConfig;
       try {
         next = await load();
       } catch (err) {
         const message = err instanceof ConfigError ? formatProblems(err.problems) : (err as Error).message;
         logger.error({ file: resolve(file as string), why, problems: message }, `configuration not reloaded, the previous one keeps serving:\n${message}`);
-        return;
+        return { ok: false, message };
       }
       try {
         const listenChanged = JSON.stringify(next.listen) !== JSON.stringify(current.listen);
@@ -265,17 +307,23 @@ async function supervise(config: ServerConfig, load: () => Promise<ServerConfig>
           current = next;
           await supervisor.restartAll();
           logger.info({ file: resolve(file as string), why, workers: next.workers }, 'configuration reloaded (workers replaced for the new listen addresses)');
-          return;
+          return { ok: true };
         }
         const outcome = await supervisor.reload();
         current = next;
-        if (outcome.failures.length === 0) logger.info({ file: resolve(file as string), why, workers: outcome.reloaded }, 'configuration reloaded');
-        else logger.error({ file: resolve(file as string), why, failures: outcome.failures }, `configuration reloaded by ${outcome.reloaded} worker(s), not by ${outcome.failures.map((f) => `worker ${f.index} (${f.message})`).join(', ')}`);
+        if (outcome.failures.length === 0) {
+          logger.info({ file: resolve(file as string), why, workers: outcome.reloaded }, 'configuration reloaded');
+          return { ok: true };
+        }
+        const message = `configuration reloaded by ${outcome.reloaded} worker(s), not by ${outcome.failures.map((f) => `worker ${f.index} (${f.message})`).join(', ')}`;
+        logger.error({ file: resolve(file as string), why, failures: outcome.failures }, message);
+        return { ok: false, message };
       } catch (err) {
         logger.error({ why }, `configuration reload failed: ${(err as Error).message}`);
+        return { ok: false, message: (err as Error).message };
       }
-    }),
-  );
+    });
+  const reload = reloadTrigger(file, async (why) => void (await applyReload(why)));
   const upgrade = (): Promise<void> =>
     serialise(async () => {
       if (!started) return;
@@ -289,6 +337,7 @@ async function supervise(config: ServerConfig, load: () => Promise<ServerConfig>
     });
 
   let watcher: { close(): void } | null = null;
+  let admin: AdminServer | null = null;
   const finished = new Promise<number>((done) => {
     let stopping = false;
     const stop = (signal: string): void => {
@@ -299,6 +348,7 @@ async function supervise(config: ServerConfig, load: () => Promise<ServerConfig>
       }
       stopping = true;
       watcher?.close();
+      void admin?.stop();
       logger.info({ signal, drainMs: current.limits.drainTimeout }, 'draining: workers finish their in-flight requests');
       void supervisor.stop().then(() => {
         logger.info('stopped');
@@ -321,6 +371,22 @@ async function supervise(config: ServerConfig, load: () => Promise<ServerConfig>
   }
   started = true;
   logger.info({ workers: supervisor.count, pids: supervisor.pids() }, `${supervisor.count} worker processes serving`);
+  if (config.admin != null) {
+    // The admin API lives here: it asks the workers over IPC and sums their metrics.
+    admin = new AdminServer(
+      config.admin,
+      supervisorControl({ configFile: file === undefined ? null : resolve(file), parser: createConfigParser(standardModules()), current: () => current, reload: () => applyReload('admin API'), supervisor }),
+      logger,
+    );
+    try {
+      await admin.start();
+    } catch (err) {
+      logger.fatal({}, `cannot start the admin API on ${config.admin.address}:${config.admin.port}: ${(err as Error).message}`);
+      await supervisor.stop();
+      await logging.flush();
+      return 1;
+    }
+  }
   announce(ports, config, logger);
   if (file !== undefined) watcher = watchConfigFile(resolve(file), () => void reload('file changed'));
   return finished;

@@ -2,6 +2,7 @@ import { availableParallelism, homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { LocatedProblem } from './ajv-problems.js';
 import type { PathSegment, SourcePositions } from './positions.js';
+import { adminProblems, normaliseAdmin } from '../admin/config.js';
 import { cacheProblems, normaliseRouteCache, normaliseZones, type CacheZoneConfig } from './cache.js';
 import { normaliseHost } from './rules.js';
 import type { Limits, LogConfig, RouteConfig, ServerConfig, SiteConfig } from './types.js';
@@ -89,6 +90,7 @@ export function crossFieldProblems(data: unknown, handlerIds: readonly string[],
     }
   }
   problems.push(...cacheProblems(data, positions));
+  for (const message of adminProblems(data.admin)) add(['admin'], message);
   return problems;
 }
 
@@ -124,6 +126,7 @@ export function normalise(data: Raw, handlerIds: readonly string[], positions: S
     limits,
     caches: [...zones.values()],
     sites,
+    admin: normaliseAdmin(data.admin),
   };
 }
 

@@ -1,6 +1,7 @@
 import { Ajv, type ErrorObject, type SchemaValidateFunction, type ValidateFunction } from 'ajv';
 import { AnomalyError, ErrorCodes } from '../core/errors.js';
 import type { HandlerModule } from '../core/module.js';
+import { adminSchema } from '../admin/config.js';
 import { cachesSchema, routeCacheSchema } from './cache.js';
 import { checkHost, checkMethod, checkRoutePath } from './rules.js';
 import { describeValue, tryParseDuration, tryParseSize } from './units.js';
@@ -9,7 +10,7 @@ import { describeValue, tryParseDuration, tryParseSize } from './units.js';
 export type ModuleSchema = Pick<HandlerModule, 'id' | 'schema' | 'sections'>;
 
 /** Top-level keys of the config itself; module sections may not reuse them. */
-const BUILTIN_SECTIONS: readonly string[] = ['listen', 'workers', 'storage', 'log', 'limits', 'sites', 'caches'];
+const BUILTIN_SECTIONS: readonly string[] = ['listen', 'workers', 'storage', 'log', 'limits', 'sites', 'caches', 'admin'];
 
 /** Keys of a route that are not handler ids. */
 export const ROUTE_KEYS: readonly string[] = ['path', 'methods', 'cache'];
@@ -86,6 +87,7 @@ export function configSchema(modules: readonly ModuleSchema[]): Record<string, u
       storage: { type: 'string', minLength: 1 },
       workers: kind('workers'),
       caches: cachesSchema(),
+      admin: adminSchema,
       log: {
         type: 'object',
         additionalProperties: false,

@@ -1,3 +1,4 @@
+import type { AdminConfig } from '../admin/config.js';
 import type { CacheZoneConfig, RouteCacheConfig } from './cache.js';
 
 /** The normalised configuration the server consumes: durations in ms, sizes in bytes, absolute paths. */
@@ -39,6 +40,8 @@ export interface SiteConfig {
   tls: { cert: string; key: string } | null;
   limits: Limits;
   routes: RouteConfig[];
+  /** The tenant that owns this site (the `tenants:` section), or null/absent. */
+  tenant?: string | null;
 }
 export interface ServerConfig {
   /** Absolute file path, or null when embedded/generated. */
@@ -53,6 +56,8 @@ export interface ServerConfig {
   /** Named cache zones (the `caches:` section). */
   caches: CacheZoneConfig[];
   sites: SiteConfig[];
+  /** The admin API listener (`admin:`), or null/absent when off. */
+  admin?: AdminConfig | null;
   /** Values of the top-level sections handler modules declare (e.g. `upstreams`), as validated. */
   sections?: Record<string, unknown>;
 }

@@ -13,6 +13,22 @@ export interface TlsInfo {
   readonly alpn: string | null;
 }
 
+/**
+ * The matched route as the dispatcher built it: one object per route per config version, so
+ * observers (metrics) can keep per-route state on it instead of looking labels up per request.
+ */
+export interface RouteTag {
+  readonly tenant: string | null;
+  readonly site: string;
+  readonly route: string;
+  /** The handler module id (static, proxy, app, ...). */
+  readonly handler: string;
+  /** The app engine (quickjs, fengari, ...) for app routes, else null. */
+  readonly engine: string | null;
+  /** Free for one observer (the metrics) to cache what it resolved for this route. */
+  slot: unknown;
+}
+
 /** What a request knows of the connection it came on. Shared by all requests of that connection. */
 export interface ConnectionInfo {
   readonly id: number;
@@ -70,6 +86,8 @@ export class Request {
   tenant: string | null = null;
   /** Name of the matched route (its pattern), for logs and metrics. */
   route: string | null = null;
+  /** The matched route's tag (see RouteTag), set by the dispatcher. */
+  tag: RouteTag | null = null;
 
   #host: string | undefined;
   #queryIndex = -2;
@@ -123,6 +141,7 @@ export class Request {
     derived.params = this.params;
     derived.tenant = this.tenant;
     derived.route = this.route;
+    derived.tag = this.tag;
     return derived;
   }
 

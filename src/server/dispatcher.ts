@@ -3,7 +3,7 @@ import type { Handler, HandlerResult } from '../core/handler.js';
 import type { Logger } from '../core/logger.js';
 import type { HandlerModule, ProvisionedHandler } from '../core/module.js';
 import type { Completion, RequestProcessor } from '../core/processor.js';
-import type { Request } from '../core/request.js';
+import type { Request, RouteTag } from '../core/request.js';
 import { Response } from '../core/response.js';
 import type { Limits, RouteConfig, ServerConfig } from '../config/types.js';
 import { Router, type Route } from './router.js';
@@ -25,6 +25,19 @@ export type RouteWrapper = (route: RouteConfig, handler: Handler, logger: Logger
 /** Observers of finished requests (access log, metrics). Called synchronously; keep them cheap. */
 export type CompletionListener = (req: Request, res: Response | null, done: Completion) => void;
 
+/** One provisioned route, for status pages and the admin API. */
+export interface RouteReport {
+  readonly tag: RouteTag;
+  /** What the handler reports about itself (an app's pool and version, a proxy's upstream health), or null. */
+  readonly status: unknown;
+}
+
+/** Handlers that report their state (the app handler, the proxy) have a status() method. */
+function statusOf(handler: ProvisionedHandler): (() => unknown) | null {
+  const status = (handler as ProvisionedHandler & { status?: unknown }).status;
+  return typeof status === 'function' ? () => (status as () => unknown).call(handler) : null;
+}
+
 /**
  * Host → site → route → handler, for one version of the config. A reload builds a new Dispatcher
  * and swaps it in; the old one is disposed once the swap is done.
@@ -35,8 +48,17 @@ export class Dispatcher implements RequestProcessor {
   readonly #logger: Logger;
   readonly #listeners: readonly CompletionListener[];
   readonly #shared: SharedScope;
+  readonly #reports: ReadonlyArray<{ tag: RouteTag; status: (() => unknown) | null }>;
 
-  private constructor(hosts: VirtualHosts<Site>, provisioned: ProvisionedHandler[], shared: SharedScope, logger: Logger, listeners: readonly CompletionListener[]) {
+  private constructor(
+    hosts: VirtualHosts<Site>,
+    provisioned: ProvisionedHandler[],
+    shared: SharedScope,
+    logger: Logger,
+    listeners: readonly CompletionListener[],
+    reports: ReadonlyArray<{ tag: RouteTag; status: (() => unknown) | null }>,
+  ) {
+    this.#reports = reports;
     this.#hosts = hosts;
     this.#provisioned = provisioned;
     this.#shared = shared;
@@ -57,6 +79,7 @@ export class Dispatcher implements RequestProcessor {
     const shared = new SharedScope();
     const sections = config.sections ?? {};
     const sites: Array<{ hosts: readonly string[]; site: Site }> = [];
+    const reports: Array<{ tag: RouteTag; status: (() => unknown) | null }> = [];
     try {
       for (const siteConfig of config.sites) {
         const routes: Route[] = [];
@@ -77,6 +100,10 @@ export class Dispatcher implements RequestProcessor {
             throw new AnomalyError(ErrorCodes.CONFIG_MODULE, `${rc.where}: ${rc.module}: ${message}`, { cause: err });
           }
           provisioned.push(handler);
+          const status = statusOf(handler);
+          const engine = rc.module === 'app' && status !== null ? ((status() as { engine?: string }).engine ?? null) : null;
+          const tag: RouteTag = { tenant: siteConfig.tenant ?? null, site: siteConfig.name, route: rc.path, handler: rc.module, engine, slot: undefined };
+          reports.push({ tag, status });
           let handle = handler.handle;
           if (wrapRoute !== undefined) {
             let wrapped: ProvisionedHandler | null;
@@ -91,7 +118,7 @@ export class Dispatcher implements RequestProcessor {
               handle = wrapped.handle;
             }
           }
-          routes.push({ pattern: rc.path, methods: rc.methods === null ? null : new Set(rc.methods), handler: handle });
+          routes.push({ pattern: rc.path, methods: rc.methods === null ? null : new Set(rc.methods), handler: handle, tag });
         }
         sites.push({ hosts: siteConfig.hosts, site: { name: siteConfig.name, limits: siteConfig.limits, router: new Router(routes) } });
       }
@@ -100,7 +127,7 @@ export class Dispatcher implements RequestProcessor {
       await shared.dispose(logger);
       throw err;
     }
-    return new Dispatcher(new VirtualHosts(sites), provisioned, shared, logger, listeners);
+    return new Dispatcher(new VirtualHosts(sites), provisioned, shared, logger, listeners, reports);
   }
 
   handle(req: Request): HandlerResult {
@@ -125,6 +152,7 @@ export class Dispatcher implements RequestProcessor {
     }
     req.params = found.params;
     req.route = found.route.pattern;
+    req.tag = found.route.tag ?? null;
     try {
       const result = found.route.handler(req);
       if (result instanceof Promise) return result.then(undefined, (err: unknown) => this.#fromError(req, err));
@@ -143,6 +171,11 @@ export class Dispatcher implements RequestProcessor {
     }
     this.#logger.error({ err, method: req.method, path: req.path, route: req.route }, 'handler threw');
     return errorResponse(500);
+  }
+
+  /** Every route of this config version with what its handler reports about itself. */
+  routes(): RouteReport[] {
+    return this.#reports.map((r) => ({ tag: r.tag, status: r.status === null ? null : r.status() }));
   }
 
   completed(req: Request, res: Response | null, done: Completion): void {

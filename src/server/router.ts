@@ -1,4 +1,5 @@
 import type { Handler } from '../core/handler.js';
+import type { RouteTag } from '../core/request.js';
 
 /** A compiled route: the pattern from config, its methods, and the handler chain to run. */
 export interface Route {
@@ -6,6 +7,8 @@ export interface Route {
   /** Upper-case methods, or null for any. HEAD is allowed wherever GET is. */
   readonly methods: ReadonlySet<string> | null;
   readonly handler: Handler;
+  /** Set on the request when the route matches (observers: metrics). */
+  readonly tag?: RouteTag;
 }
 
 export type RouteLookup =

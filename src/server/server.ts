@@ -12,7 +12,7 @@ import { createHttp2StreamListener } from '../protocols/http2/adapter.js';
 import { Http3Endpoint } from '../protocols/http3/endpoint.js';
 import { loadBinding } from '../protocols/http3/native.js';
 import { ConnectionRegistry, type Connection, type ConnectionCounts } from './connections.js';
-import { Dispatcher, type CompletionListener, type RouteWrapper } from './dispatcher.js';
+import { Dispatcher, type CompletionListener, type RouteReport, type RouteWrapper } from './dispatcher.js';
 import { Listener, type Routing } from './listener.js';
 
 /** The certificates a TLS listener serves; built per config version. */
@@ -49,6 +49,8 @@ export interface ServerStatus {
   readonly connections: ConnectionCounts;
   readonly accepted: number;
   readonly draining: boolean;
+  /** TLS handshakes completed and failed since start. */
+  readonly tls: { readonly handshakes: number; readonly failures: number };
 }
 
 const kConn = Symbol('anomaly.connection');
@@ -73,6 +75,8 @@ export class AnomalyServer {
   #draining = false;
   #reloads = 0;
   #requests = 0;
+  #tlsHandshakes = 0;
+  #tlsFailures = 0;
   #startedAt = new Date();
   #reloadChain: Promise<void> = Promise.resolve();
   /** Fields added to every HTTP/1.1 and HTTP/2 response (alt-svc while HTTP/3 is up). */
@@ -151,7 +155,10 @@ export class AnomalyServer {
             },
       handshakeTimeout: config.limits.headerTimeout,
       onConnection: (socket, routing, secure) => this.#onConnection(socket, routing, secure),
-      onTlsError: (err, socket) => this.#logger.debug({ err: err.message, remote: socket.remoteAddress }, 'TLS handshake failed'),
+      onTlsError: (err, socket) => {
+        this.#tlsFailures++;
+        this.#logger.debug({ err: err.message, remote: socket.remoteAddress }, 'TLS handshake failed');
+      },
     });
     try {
       await listener.start();
@@ -253,6 +260,7 @@ export class AnomalyServer {
       socket.destroy();
       return;
     }
+    if (secure) this.#tlsHandshakes++;
     const conn = this.#registry.add(socket, routing, secure, 0);
     if (conn === null) {
       socket.destroy();
@@ -320,7 +328,13 @@ export class AnomalyServer {
       connections: this.#registry.counts(),
       accepted: this.#registry.accepted,
       draining: this.#draining,
+      tls: { handshakes: this.#tlsHandshakes, failures: this.#tlsFailures },
     };
+  }
+
+  /** The current config's routes with what their handlers report (apps, upstreams). */
+  routes(): RouteReport[] {
+    return this.#dispatcher?.routes() ?? [];
   }
 
   /**

@@ -96,6 +96,8 @@ export const proxyModule: HandlerModule<ProxyConfig> = {
       // Only WebSocket upgrades pass through; others (h2c) are answered as plain requests.
       handle: (req) => (websocket && req.upgrade !== null && /\bwebsocket\b/i.test(req.upgrade.protocol) ? proxyUpgrade(req, opts) : forward(req, opts)),
       dispose: owned ? () => group.close() : undefined,
+      // Health and load of the upstream's targets, for the admin API and metrics.
+      status: () => ({ upstream: group.name, targets: group.status() }),
     };
   },
 };

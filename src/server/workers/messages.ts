@@ -1,3 +1,5 @@
+import type { AdminOp } from '../../admin/control.js';
+
 /**
  * What the supervisor and its worker processes say to each other over the IPC channel.
  * Plain JSON objects; each has a `type`. Requests that expect an answer carry an `id`.
@@ -8,7 +10,9 @@ export type ToWorker =
   /** Load the config file again and apply it in place (AnomalyServer.reload). */
   | { readonly type: 'reload'; readonly id: number }
   /** Drain and exit 0. */
-  | { readonly type: 'stop' };
+  | { readonly type: 'stop' }
+  /** An admin API operation (report, cache purge); answered with 'admin-answer'. */
+  | { readonly type: 'admin'; readonly id: number; readonly op: AdminOp };
 
 /** Worker → supervisor. */
 export type FromWorker =
@@ -21,7 +25,8 @@ export type FromWorker =
     }
   /** The worker could not start (the message is already logged by the worker). */
   | { readonly type: 'failed'; readonly message: string }
-  | { readonly type: 'reloaded'; readonly id: number; readonly ok: boolean; readonly message?: string };
+  | { readonly type: 'reloaded'; readonly id: number; readonly ok: boolean; readonly message?: string }
+  | { readonly type: 'admin-answer'; readonly id: number; readonly ok: boolean; readonly result?: unknown; readonly message?: string };
 
 export function isFromWorker(value: unknown): value is FromWorker {
   return typeof value === 'object' && value !== null && typeof (value as { type?: unknown }).type === 'string';

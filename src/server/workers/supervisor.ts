@@ -12,6 +12,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { AnomalyError, ErrorCodes } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
+import type { AdminOp } from '../../admin/control.js';
 import { isFromWorker, WORKER_INDEX_ENV, type FromWorker, type ToWorker } from './messages.js';
 
 export interface WorkerPorts {
@@ -70,6 +71,7 @@ export class Supervisor {
   #started = false;
   #nextRequest = 1;
   readonly #pending = new Map<number, (m: Extract<FromWorker, { type: 'reloaded' }>) => void>();
+  readonly #adminPending = new Map<number, (m: Extract<FromWorker, { type: 'admin-answer' }>) => void>();
 
   constructor(opts: SupervisorOptions) {
     this.#opts = opts;
@@ -130,6 +132,9 @@ export class Supervisor {
       } else if (m.type === 'reloaded') {
         this.#pending.get(m.id)?.(m);
         this.#pending.delete(m.id);
+      } else if (m.type === 'admin-answer') {
+        this.#adminPending.get(m.id)?.(m);
+        this.#adminPending.delete(m.id);
       }
     });
     worker.on('exit', (code: number | null, signal: string | null) => {
@@ -208,6 +213,30 @@ export class Supervisor {
       });
       send(slot.worker, make(id));
     });
+  }
+
+  /** Runs an admin operation in every serving worker at once; one answer per worker, by index. */
+  async ask(op: AdminOp, timeoutMs = 10_000): Promise<Array<{ index: number; ok: boolean; result?: unknown; message?: string }>> {
+    const asks: Array<Promise<{ index: number; ok: boolean; result?: unknown; message?: string }>> = [];
+    for (let i = 1; i <= this.#count; i++) {
+      const slot = this.#slots[i];
+      if (slot == null || slot.retiring || !slot.worker.isConnected()) continue;
+      const id = this.#nextRequest++;
+      asks.push(
+        new Promise((resolve) => {
+          const timer = setTimeout(() => {
+            this.#adminPending.delete(id);
+            resolve({ index: i, ok: false, message: `no answer within ${timeoutMs / 1000} s` });
+          }, timeoutMs);
+          this.#adminPending.set(id, (m) => {
+            clearTimeout(timer);
+            resolve({ index: i, ok: m.ok, result: m.result, message: m.message });
+          });
+          send(slot.worker, { type: 'admin', id, op });
+        }),
+      );
+    }
+    return await Promise.all(asks);
   }
 
   /**

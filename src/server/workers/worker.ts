@@ -3,6 +3,7 @@
  * or failed, and take its reload and stop requests. Null when this process is not a worker.
  */
 import cluster from 'node:cluster';
+import type { AdminOp } from '../../admin/control.js';
 import { isToWorker, WORKER_INDEX_ENV, type FromWorker } from './messages.js';
 import type { WorkerPorts } from './supervisor.js';
 
@@ -13,6 +14,8 @@ export interface WorkerChannel {
   failed(message: string): void;
   /** The supervisor asks for an in-place config reload; the answer goes back to it. */
   onReload(reload: () => Promise<{ ok: boolean; message?: string }>): void;
+  /** The supervisor runs an admin API operation here; the result (JSON) goes back to it. */
+  onAdmin(run: (op: AdminOp) => Promise<unknown>): void;
   /** The supervisor asks this worker to drain and exit, or went away (then the worker must not outlive it). */
   onStop(stop: (why: string) => void): void;
 }
@@ -31,6 +34,15 @@ export function workerChannel(): WorkerChannel | null {
       process.on('message', (m: unknown) => {
         if (!isToWorker(m) || m.type !== 'reload') return;
         void reload().then((r) => tell({ type: 'reloaded', id: m.id, ok: r.ok, ...(r.message !== undefined ? { message: r.message } : {}) }));
+      });
+    },
+    onAdmin(run) {
+      process.on('message', (m: unknown) => {
+        if (!isToWorker(m) || m.type !== 'admin') return;
+        run(m.op).then(
+          (result) => tell({ type: 'admin-answer', id: m.id, ok: true, result }),
+          (err: unknown) => tell({ type: 'admin-answer', id: m.id, ok: false, message: (err as Error).message }),
+        );
       });
     },
     onStop(stop) {
