@@ -155,6 +155,11 @@ async function runServer(config: ServerConfig, load: () => Promise<ServerConfig>
   const logger = worker === null ? logging.logger : logging.logger.child({ worker: worker.index });
   const caches = standardCaches();
   const metrics = config.admin != null ? new PrometheusMetrics() : null;
+  if (worker !== null) {
+    // Memory cache zones live in each worker: purges (PURGE, unsafe methods, admin) go to all of them.
+    caches.relayPurges(worker.cachePurged);
+    worker.onCachePurge(caches.applyPeerPurge);
+  }
   const server = new AnomalyServer({
     modules: standardModules(),
     logger,

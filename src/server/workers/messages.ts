@@ -12,7 +12,16 @@ export type ToWorker =
   /** Drain and exit 0. */
   | { readonly type: 'stop' }
   /** An admin API operation (report, cache purge); answered with 'admin-answer'. */
-  | { readonly type: 'admin'; readonly id: number; readonly op: AdminOp };
+  | { readonly type: 'admin'; readonly id: number; readonly op: AdminOp }
+  /** Another worker purged a memory cache entry (key null: the whole zone); drop it here too. */
+  | CachePurgeMessage;
+
+/** Memory cache zones are per process: a purge in one worker is relayed to the others. */
+export interface CachePurgeMessage {
+  readonly type: 'cache-purge';
+  readonly zone: string;
+  readonly key: string | null;
+}
 
 /** Worker → supervisor. */
 export type FromWorker =
@@ -26,7 +35,9 @@ export type FromWorker =
   /** The worker could not start (the message is already logged by the worker). */
   | { readonly type: 'failed'; readonly message: string }
   | { readonly type: 'reloaded'; readonly id: number; readonly ok: boolean; readonly message?: string }
-  | { readonly type: 'admin-answer'; readonly id: number; readonly ok: boolean; readonly result?: unknown; readonly message?: string };
+  | { readonly type: 'admin-answer'; readonly id: number; readonly ok: boolean; readonly result?: unknown; readonly message?: string }
+  /** This worker purged a memory cache entry; the supervisor relays it to the other workers. */
+  | CachePurgeMessage;
 
 export function isFromWorker(value: unknown): value is FromWorker {
   return typeof value === 'object' && value !== null && typeof (value as { type?: unknown }).type === 'string';

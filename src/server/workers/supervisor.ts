@@ -135,6 +135,8 @@ export class Supervisor {
       } else if (m.type === 'admin-answer') {
         this.#adminPending.get(m.id)?.(m);
         this.#adminPending.delete(m.id);
+      } else if (m.type === 'cache-purge') {
+        for (const other of this.#slots) if (other !== null && other !== undefined && other.worker !== worker) send(other.worker, m);
       }
     });
     worker.on('exit', (code: number | null, signal: string | null) => {

@@ -18,6 +18,10 @@ export interface WorkerChannel {
   onAdmin(run: (op: AdminOp) => Promise<unknown>): void;
   /** The supervisor asks this worker to drain and exit, or went away (then the worker must not outlive it). */
   onStop(stop: (why: string) => void): void;
+  /** Tells the other workers (through the supervisor) that a memory cache entry was purged. */
+  cachePurged(zone: string, key: string | null): void;
+  /** Another worker purged a memory cache entry. */
+  onCachePurge(apply: (zone: string, key: string | null) => void): void;
 }
 
 export function workerChannel(): WorkerChannel | null {
@@ -34,6 +38,12 @@ export function workerChannel(): WorkerChannel | null {
       process.on('message', (m: unknown) => {
         if (!isToWorker(m) || m.type !== 'reload') return;
         void reload().then((r) => tell({ type: 'reloaded', id: m.id, ok: r.ok, ...(r.message !== undefined ? { message: r.message } : {}) }));
+      });
+    },
+    cachePurged: (zone, key) => tell({ type: 'cache-purge', zone, key }),
+    onCachePurge(apply) {
+      process.on('message', (m: unknown) => {
+        if (isToWorker(m) && m.type === 'cache-purge') apply(m.zone, m.key);
       });
     },
     onAdmin(run) {
