@@ -424,6 +424,13 @@ def test_config_errors_are_clear(tmp_path) -> None:
         assert expected in result.stderr, f"{name}: {result.stderr}"
 
 
+def test_the_example_config_is_valid() -> None:
+    from conftest import ROOT
+
+    result = run_anomaly("check", str(ROOT / "examples" / "proxy" / "anomaly.yaml"))
+    assert result.returncode == 0, result.stderr
+
+
 # --------------------------------------------------------------------------------------- helpers
 
 def _closed_port() -> int:
