@@ -1,4 +1,4 @@
-import { Transform, type Readable } from 'node:stream';
+import { PassThrough, Transform, type Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Logger } from '../../core/logger.js';
 import type { Request } from '../../core/request.js';
@@ -56,6 +56,10 @@ class BodyTooLarge extends Error {
  */
 function detached(source: Readable | null, limit: number): Readable | null {
   if (source === null) return null;
+  return detachedFrom(source, limit);
+}
+
+function detachedFrom(source: Readable, limit: number): Readable {
   let seen = 0;
   // The site's max_body holds for streamed uploads too (a declared length over it never gets here).
   const through = new Transform({
@@ -71,6 +75,52 @@ function detached(source: Readable | null, limit: number): Readable | null {
     if (!source.readableEnded) source.unpipe(through);
   });
   return source.pipe(through);
+}
+
+/**
+ * A chunked upload: its first REPLAYABLE_BODY bytes are read before the upstream is contacted, so
+ * a small body goes out whole (and can be retried), and a malformed chunk in it is refused before
+ * anything reaches the upstream. A longer body streams on from there.
+ */
+async function chunkedBody(source: Readable | null, limit: number): Promise<Buffer | Readable | null> {
+  if (source === null) return null;
+  const head: Buffer[] = [];
+  let size = 0;
+  const ended = await new Promise<boolean>((resolve, reject) => {
+    const onData = (chunk: Buffer): void => {
+      head.push(chunk);
+      size += chunk.length;
+      if (size > REPLAYABLE_BODY) {
+        cleanup();
+        source.pause();
+        resolve(false);
+      }
+    };
+    const onEnd = (): void => {
+      cleanup();
+      resolve(true);
+    };
+    const onError = (err: Error): void => {
+      cleanup();
+      reject(err);
+    };
+    const cleanup = (): void => {
+      source.off('data', onData);
+      source.off('end', onEnd);
+      source.off('error', onError);
+    };
+    source.on('data', onData);
+    source.once('end', onEnd);
+    source.once('error', onError);
+  });
+  if (size > limit) throw new BodyTooLarge(limit);
+  if (ended) return Buffer.concat(head, size);
+  const rest = new PassThrough({ highWaterMark: 64 * 1024 });
+  for (const chunk of head) rest.write(chunk);
+  source.once('error', (err) => rest.destroy(err));
+  source.pipe(rest);
+  source.resume();
+  return detachedFrom(rest, limit); // counts the buffered head again as it passes: the limit holds
 }
 
 export function balanceRequest(req: Request): BalanceRequest {
@@ -102,7 +152,11 @@ export async function forward(req: Request, opts: ForwardOptions): Promise<Respo
   // Small bodies of known length are buffered so that a retry can send them again; larger or
   // chunked ones stream (with backpressure) and are never retried once undici has taken them.
   let body: Readable | Buffer | null = null;
-  if (req.body.present) body = req.body.length !== null && req.body.length <= REPLAYABLE_BODY ? await req.body.bytes() : detached(req.body.stream(), req.body.limit);
+  if (req.body.present) {
+    if (req.body.length !== null && req.body.length <= REPLAYABLE_BODY) body = await req.body.bytes();
+    else if (req.body.length === null) body = await chunkedBody(req.body.stream(), req.body.limit);
+    else body = detached(req.body.stream(), req.body.limit);
+  }
   const replayable = body === null || Buffer.isBuffer(body);
   const idempotent = IDEMPOTENT.has(req.method) && replayable;
   const headers = upstreamRequestHeaders(req, opts.forwarding, false);

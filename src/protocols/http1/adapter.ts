@@ -6,6 +6,7 @@ import { Request, type ConnectionInfo } from '../../core/request.js';
 import { bodyLength, statusHasNoBody, type Response } from '../../core/response.js';
 import type { ExtraHeaders } from '../headers-out.js';
 import { bodyStream, discardBody, streamReport } from '../stream-report.js';
+import { checkHead } from './head-rules.js';
 
 export interface Http1Options {
   readonly processor: () => RequestProcessor;
@@ -23,24 +24,35 @@ export function createHttp1RequestListener(opts: Http1Options): (req: IncomingMe
   return (nreq, nres) => {
     const raw = nreq.rawHeaders;
     let host = '';
+    let hosts = 0;
     let length: number | null = 0;
-    let chunked = false;
+    let transferEncoding: string | null = null;
     // One pass over the raw list for the three fields the core needs eagerly.
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i];
       switch (name.length) {
         case 4:
-          if (host === '' && name.toLowerCase() === 'host') host = raw[i + 1];
+          if (name.toLowerCase() === 'host' && hosts++ === 0) host = raw[i + 1];
           break;
         case 14:
           if (name.toLowerCase() === 'content-length') length = Number(raw[i + 1]);
           break;
         case 17:
-          if (name.toLowerCase() === 'transfer-encoding') chunked = true;
+          if (name.toLowerCase() === 'transfer-encoding') transferEncoding = transferEncoding === null ? raw[i + 1] : `${transferEncoding}, ${raw[i + 1]}`;
           break;
       }
     }
-    if (chunked) length = null;
+    if (transferEncoding !== null) length = null;
+    // What node's parser lets through but RFC 9112 forbids (each a way to disagree with a proxy
+    // about where a request starts or which host it is for): answered 400, connection closed.
+    const head = checkHead(nreq, hosts, host, transferEncoding);
+    if (typeof head === 'string') {
+      const refusal = head;
+      nres.shouldKeepAlive = false;
+      nres.writeHead(400, ['content-type', 'text/plain; charset=utf-8', 'connection', 'close']);
+      nres.end(`${refusal}\n`);
+      return;
+    }
     const processor = opts.processor();
     if (raw.length / 2 > opts.maxHeaders()) {
       // node:http only truncates the list (maxHeadersCount); we answer as the RFC asks.
@@ -53,8 +65,8 @@ export function createHttp1RequestListener(opts: Http1Options): (req: IncomingMe
     const req = new Request({
       method: nreq.method ?? 'GET',
       scheme: conn.tls === null ? 'http' : 'https',
-      authority: host,
-      target: nreq.url ?? '/',
+      authority: head.authority,
+      target: head.target,
       protocol: 'h1',
       headers: new HeaderMap(raw),
       body: new RequestBody(nreq, length, opts.bodyLimit()),
