@@ -34,7 +34,7 @@ function envMicros(name: string, fallback: number): number {
 // The synchronous wait for an answer: spin (yielding the CPU) this long, then sleep up to WAIT;
 // past WAIT the call continues off the event loop. Measured over HTTP in bench/apps.mjs.
 const SPIN_MICROS = envMicros('ANOMALY_JAVA_SPIN_US', 200);
-const WAIT_MICROS = envMicros('ANOMALY_JAVA_WAIT_US', 1000);
+const WAIT_MICROS = envMicros('ANOMALY_JAVA_WAIT_US', 500);
 
 /** Java's stats() counters: worker threads stopped with Thread.stop, abandoned, abandoned and still running; compiles done. */
 export interface JavaHostStats {
