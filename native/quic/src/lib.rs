@@ -24,6 +24,9 @@ use std::time::Instant;
 
 /// Largest UDP payload we read or write.
 const MAX_DATAGRAM: usize = 1350;
+/// recvmmsg rounds per drive() (of outbox::RX_BATCH datagrams each): bounded, so timers and
+/// JavaScript get their turn under a flood.
+const RX_ROUNDS: usize = 8;
 /// Bytes of body read from one stream per drive() before moving on (fairness between streams).
 const READ_CHUNK: usize = 64 * 1024;
 /// HTTP/3 error codes (RFC 9114 §8.1) used by the server itself.
@@ -167,6 +170,7 @@ pub struct QuicServer {
     dropped: u64,
     buf: Vec<u8>,
     send_fd: i32,
+    rx: Option<outbox::Inbox>,
 }
 
 /// Transport settings kept to rebuild the quiche config when certificates change.
@@ -299,6 +303,7 @@ impl QuicServer {
             accepted: 0,
             dropped: 0,
             send_fd: -1,
+            rx: Some(outbox::Inbox::default()),
             buf: vec![0u8; 65535],
         })
     }
@@ -314,6 +319,24 @@ impl QuicServer {
             data = rest;
             let mut pkt = payload.to_vec();
             self.recv_one(&mut pkt, from, &mut out);
+        }
+        // Datagrams that arrived meanwhile are read here, many per recvmmsg, instead of one
+        // 'message' event each (libuv then finds the socket empty, which is harmless).
+        if self.send_fd >= 0 {
+            let mut rx = self.rx.take().unwrap_or_default();
+            for _ in 0..RX_ROUNDS {
+                let got = rx.recv(self.send_fd);
+                for i in 0..got {
+                    let (from, pkt) = rx.get(i);
+                    if let Some(from) = from {
+                        self.recv_one(pkt, from, &mut out);
+                    }
+                }
+                if got < outbox::RX_BATCH {
+                    break;
+                }
+            }
+            self.rx = Some(rx);
         }
         let now = Instant::now();
         let ids: Vec<u32> = self.conns.keys().copied().collect();
@@ -747,7 +770,8 @@ impl QuicServer {
     }
 
     /// The UDP socket's file descriptor (Node's dgram socket): datagrams are then sent from here with
-    /// sendmmsg, many per system call, instead of one dgram.send() each. -1 turns that off.
+    /// sendmmsg and, during drive(), also read with recvmmsg, many per system call, instead of one
+    /// dgram event or send() each. -1 turns that off.
     #[napi]
     pub fn set_send_fd(&mut self, fd: i32) {
         self.send_fd = if cfg!(target_os = "linux") { fd } else { -1 };

@@ -102,3 +102,92 @@ fn write_sockaddr(to: &SocketAddr, out: &mut libc::sockaddr_storage) -> libc::so
         }
     }
 }
+
+/// Datagrams per recvmmsg call.
+pub const RX_BATCH: usize = 32;
+const RX_SIZE: usize = 1500;
+
+/// Receive buffers for recvmmsg on the socket's fd (Linux; elsewhere recv() returns 0).
+pub struct Inbox {
+    bufs: Vec<u8>,
+    lens: [usize; RX_BATCH],
+    #[cfg(target_os = "linux")]
+    addrs: Vec<libc::sockaddr_storage>,
+}
+
+impl Default for Inbox {
+    fn default() -> Self {
+        Inbox {
+            bufs: vec![0u8; RX_BATCH * RX_SIZE],
+            lens: [0; RX_BATCH],
+            #[cfg(target_os = "linux")]
+            // SAFETY: sockaddr_storage is plain data; all-zero is a valid value.
+            addrs: vec![unsafe { std::mem::zeroed() }; RX_BATCH],
+        }
+    }
+}
+
+impl Inbox {
+    /// Reads up to RX_BATCH datagrams without blocking; returns how many.
+    pub fn recv(&mut self, fd: i32) -> usize {
+        #[cfg(target_os = "linux")]
+        {
+            let mut iovs: Vec<libc::iovec> = (0..RX_BATCH)
+                .map(|i| libc::iovec { iov_base: self.bufs[i * RX_SIZE..].as_mut_ptr() as *mut libc::c_void, iov_len: RX_SIZE })
+                .collect();
+            // SAFETY: zeroed mmsghdr is valid; pointers set below stay valid during the call.
+            let mut msgs: Vec<libc::mmsghdr> = vec![unsafe { std::mem::zeroed() }; RX_BATCH];
+            for (i, m) in msgs.iter_mut().enumerate() {
+                m.msg_hdr.msg_name = &mut self.addrs[i] as *mut _ as *mut libc::c_void;
+                m.msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+                m.msg_hdr.msg_iov = &mut iovs[i] as *mut libc::iovec;
+                m.msg_hdr.msg_iovlen = 1;
+            }
+            // SAFETY: msgs/iovs/addrs/bufs outlive the call; counts match.
+            let n = unsafe { libc::recvmmsg(fd, msgs.as_mut_ptr(), RX_BATCH as libc::c_uint, libc::MSG_DONTWAIT, std::ptr::null_mut()) };
+            if n <= 0 {
+                return 0;
+            }
+            for i in 0..n as usize {
+                // A datagram larger than our buffer is truncated (MSG_TRUNC): QUIC drops it as corrupt.
+                self.lens[i] = (msgs[i].msg_len as usize).min(RX_SIZE);
+            }
+            n as usize
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = fd;
+            0
+        }
+    }
+
+    /// The i-th datagram of the last recv(): its source and payload.
+    pub fn get(&mut self, i: usize) -> (Option<SocketAddr>, &mut [u8]) {
+        #[cfg(target_os = "linux")]
+        let from = read_sockaddr(&self.addrs[i]);
+        #[cfg(not(target_os = "linux"))]
+        let from = None;
+        let len = self.lens[i];
+        (from, &mut self.bufs[i * RX_SIZE..i * RX_SIZE + len])
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn read_sockaddr(sa: &libc::sockaddr_storage) -> Option<SocketAddr> {
+    use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
+    match sa.ss_family as i32 {
+        libc::AF_INET => {
+            // SAFETY: the family says this storage holds a sockaddr_in.
+            let sin = unsafe { &*(sa as *const _ as *const libc::sockaddr_in) };
+            let ip = Ipv4Addr::from(sin.sin_addr.s_addr.to_ne_bytes());
+            Some(SocketAddr::V4(SocketAddrV4::new(ip, u16::from_be(sin.sin_port))))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: as above, sockaddr_in6.
+            let sin6 = unsafe { &*(sa as *const _ as *const libc::sockaddr_in6) };
+            let ip = Ipv6Addr::from(sin6.sin6_addr.s6_addr);
+            Some(SocketAddr::V6(SocketAddrV6::new(ip, u16::from_be(sin6.sin6_port), sin6.sin6_flowinfo, sin6.sin6_scope_id)))
+        }
+        _ => None,
+    }
+}
