@@ -110,6 +110,7 @@ export class AnomalyServer {
         processor,
         connInfo: (req) => (req.socket as Socket & WithConn)[kConn] as Connection,
         extraHeaders: this.#extraHeaders,
+        reparse: (socket) => this.#h1.emit('connection', socket),
       }),
     );
     this.#h1.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.#onClientError(err, socket));

@@ -386,13 +386,16 @@ def test_refused_upgrade_is_a_normal_answer_not_a_tunnel(anomaly_server, upstrea
     assert data.startswith(b"HTTP/1.1 200 OK\r\n")
     assert b'"path": "/x"' in data and b"/second" not in data
     assert b"connection: close" in data.lower()
-    # An h2c upgrade through the proxy is an ordinary request (answered, connection closed).
+    # An h2c upgrade (curl --http2 on http://) is an ordinary HTTP/1.1 request: body read, keep-alive kept.
     with socket.create_connection(("127.0.0.1", srv.plain_port), timeout=5) as s:
-        s.sendall(b"GET /y HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n")
+        s.sendall(b"POST /y HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n"
+                  b"Content-Length: 5\r\n\r\nhello"
+                  b"GET /z HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
         data = _read_all(s)
-    assert data.startswith(b"HTTP/1.1 200 OK\r\n")
-    seen = json.loads(data.split(b"\r\n\r\n", 1)[1])
-    assert seen["path"] == "/y" and header(seen, "upgrade") == [] and header(seen, "http2-settings") == []
+    first, second = data.split(b"HTTP/1.1 200 OK\r\n")[1:3]
+    assert b'"length": 5' in first
+    seen = json.loads(second.split(b"\r\n\r\n", 1)[1])
+    assert seen["path"] == "/z" and header(seen, "upgrade") == []
 
 
 def test_websocket_to_a_dead_upstream_is_a_502(anomaly_server) -> None:

@@ -15,16 +15,52 @@ export interface Http1UpgradeOptions {
   readonly processor: () => RequestProcessor;
   readonly connInfo: (req: IncomingMessage) => ConnectionInfo;
   readonly extraHeaders: ExtraHeaders;
+  /** Hands a socket back to the HTTP/1.1 server as if newly connected (its bytes unshifted first). */
+  readonly reparse: (socket: Duplex) => void;
+}
+
+/** Upgrades a handler may take over; any other (h2c) is served as the plain HTTP/1.1 request it also is. */
+const TAKEABLE = /\bwebsocket\b/i;
+
+/**
+ * Gives an upgrade request nobody will take back to node's parser: the head is rebuilt without
+ * Upgrade (and without the Connection tokens naming it), unshifted with the bytes read past it,
+ * and the socket re-enters the server. The client gets an ordinary HTTP/1.1 exchange (body read,
+ * keep-alive kept), exactly as if no 'upgrade' listener existed.
+ */
+function reinject(nreq: IncomingMessage, socket: Duplex, head: Buffer, reparse: (socket: Duplex) => void): void {
+  const raw = nreq.rawHeaders;
+  let text = `${nreq.method} ${nreq.url} HTTP/${nreq.httpVersion}\r\n`;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i].toLowerCase();
+    if (name === 'upgrade') continue;
+    if (name === 'connection') {
+      const kept = raw[i + 1].split(',').map((t) => t.trim()).filter((t) => t !== '' && t.toLowerCase() !== 'upgrade');
+      if (kept.length > 0) text += `${raw[i]}: ${kept.join(', ')}\r\n`;
+      continue;
+    }
+    text += `${raw[i]}: ${raw[i + 1]}\r\n`;
+  }
+  text += '\r\n';
+  const bytes = Buffer.from(text, 'latin1');
+  socket.unshift(head.length > 0 ? Buffer.concat([bytes, head]) : bytes);
+  reparse(socket);
+  process.nextTick(() => socket.resume());
 }
 
 /**
- * node:http's 'upgrade' event: requests with an Upgrade header leave the HTTP parser. They are
- * dispatched like any request, with `req.upgrade` set. A handler that takes the connection owns
- * it; otherwise its answer is written here by hand and the connection closed, since the parser
- * is gone (a request body, rare on upgrade requests, is not read: handlers see an empty one).
+ * node:http's 'upgrade' event: requests with an Upgrade header leave the HTTP parser. WebSocket
+ * upgrades are dispatched like any request, with `req.upgrade` set: a handler that takes the
+ * connection owns it; otherwise its answer is written here by hand and the connection closed,
+ * since the parser is gone (a request body, which WebSocket handshakes do not have, is not read).
+ * Other upgrades (h2c) go back to the parser as plain requests (see reinject).
  */
 export function createHttp1UpgradeListener(opts: Http1UpgradeOptions): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
   return (nreq, socket, head) => {
+    if (!TAKEABLE.test(String(nreq.headers.upgrade ?? ''))) {
+      reinject(nreq, socket, head, opts.reparse);
+      return;
+    }
     socket.on('error', () => {});
     const raw = nreq.rawHeaders;
     let host = '';
