@@ -5,8 +5,8 @@
  * fastest way in: java-bridge converts a JS string to a Java String through modified UTF-8 (it
  * corrupts characters outside the BMP and rejects NUL, so user text never travels as a String),
  * Buffer -> byte[] costs ~20 ns/byte, Java Maps/objects 110 µs-1 ms; a base64 string of a
- * length-prefixed frame costs ~1 µs to build here and ~1 µs to decode in Java. Answers come back
- * as byte[] (a Buffer here), read in place.
+ * length-prefixed frame costs ~3 µs to build here for a realistic request (12 headers, 1 KiB body)
+ * and ~4 µs to pass (a short one ~1 µs). Answers come back as byte[] (a Buffer here), read in place.
  */
 import { GuestError, type GuestErrorKind, type GuestRequest, type GuestResponse } from '../contract.js';
 
