@@ -15,6 +15,8 @@ import type { ServerConfig } from '../config/types.js';
 import { createLogging, type Logging } from '../observe/logger.js';
 import { answerClusterMetrics } from '../observe/metrics/cluster.js';
 import { PrometheusMetrics } from '../observe/metrics/prometheus.js';
+import { LocalBuckets } from '../ratelimit/buckets.js';
+import { chainRouteWrappers, RouteLimiter } from '../ratelimit/layer.js';
 import { AnomalyServer } from '../server/server.js';
 import { Supervisor, type WorkerPorts } from '../server/workers/supervisor.js';
 import { workerChannel, type WorkerChannel } from '../server/workers/worker.js';
@@ -155,6 +157,8 @@ async function runServer(config: ServerConfig, load: () => Promise<ServerConfig>
   const logger = worker === null ? logging.logger : logging.logger.child({ worker: worker.index });
   const caches = standardCaches();
   const metrics = config.admin != null ? new PrometheusMetrics() : null;
+  // Rate-limit buckets and in-flight counts live as long as the process, across reloads.
+  const limiter = new RouteLimiter(new LocalBuckets());
   if (worker !== null) {
     // Memory cache zones live in each worker: purges (PURGE, unsafe methods, admin) go to all of them.
     caches.relayPurges(worker.cachePurged);
@@ -165,7 +169,8 @@ async function runServer(config: ServerConfig, load: () => Promise<ServerConfig>
     logger,
     access: logging.access,
     certificates: standardCertificates,
-    wrapRoute: caches.wrapRoute,
+    // The limits around the cache: a cache hit counts against a tenant's rate too.
+    wrapRoute: chainRouteWrappers(caches.wrapRoute, limiter.wrapRoute),
     // One worker owns the UDP port; the others advertise it (docs/workers.md).
     http3Role: worker === null || worker.index === 1 ? 'serve' : 'advertise',
     // Metrics are kept when the admin API (which serves them) is configured.

@@ -3,6 +3,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import type { LocatedProblem } from './ajv-problems.js';
 import type { PathSegment, SourcePositions } from './positions.js';
 import { adminProblems, normaliseAdmin } from '../admin/config.js';
+import { applyTenants, normaliseRouteRateLimit, tenantProblems } from '../tenants/config.js';
 import { cacheProblems, normaliseRouteCache, normaliseZones, type CacheZoneConfig } from './cache.js';
 import { normaliseHost } from './rules.js';
 import type { Limits, LogConfig, RouteConfig, ServerConfig, SiteConfig } from './types.js';
@@ -91,6 +92,7 @@ export function crossFieldProblems(data: unknown, handlerIds: readonly string[],
   }
   problems.push(...cacheProblems(data, positions));
   for (const message of adminProblems(data.admin)) add(['admin'], message);
+  for (const p of tenantProblems(data)) add(p.path, p.message);
   return problems;
 }
 
@@ -107,6 +109,7 @@ export function normalise(data: Raw, handlerIds: readonly string[], positions: S
   const zones = normaliseZones(data, storage, (p) => resolvePath(p, ctx));
   const caches: CacheSetup = { zones, storage };
   const sites: SiteConfig[] = mapsOf(data.sites).map((raw, s) => normaliseSite(raw as Raw, s, limits, handlerIds, positions, ctx, caches));
+  const tenants = applyTenants(data, sites);
   return {
     source: ctx.source,
     baseDir: ctx.baseDir,
@@ -127,6 +130,7 @@ export function normalise(data: Raw, handlerIds: readonly string[], positions: S
     caches: [...zones.values()],
     sites,
     admin: normaliseAdmin(data.admin),
+    tenants,
   };
 }
 
@@ -158,6 +162,7 @@ function normaliseSite(
       config: route[module],
       where,
       cache: normaliseRouteCache(route.cache, where, caches.zones, caches.storage, (p) => resolvePath(p, ctx)),
+      rateLimit: normaliseRouteRateLimit(route.rate_limit),
     };
   });
   return { name: hosts[0] ?? 'default', hosts, tls, limits: mergeLimits(serverLimits, site.limits), routes };

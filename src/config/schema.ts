@@ -2,6 +2,7 @@ import { Ajv, type ErrorObject, type SchemaValidateFunction, type ValidateFuncti
 import { AnomalyError, ErrorCodes } from '../core/errors.js';
 import type { HandlerModule } from '../core/module.js';
 import { adminSchema } from '../admin/config.js';
+import { routeRateLimitSchema, tenantsSchema } from '../tenants/config.js';
 import { cachesSchema, routeCacheSchema } from './cache.js';
 import { checkHost, checkMethod, checkRoutePath } from './rules.js';
 import { describeValue, tryParseDuration, tryParseSize } from './units.js';
@@ -10,10 +11,10 @@ import { describeValue, tryParseDuration, tryParseSize } from './units.js';
 export type ModuleSchema = Pick<HandlerModule, 'id' | 'schema' | 'sections'>;
 
 /** Top-level keys of the config itself; module sections may not reuse them. */
-const BUILTIN_SECTIONS: readonly string[] = ['listen', 'workers', 'storage', 'log', 'limits', 'sites', 'caches', 'admin'];
+const BUILTIN_SECTIONS: readonly string[] = ['listen', 'workers', 'storage', 'log', 'limits', 'sites', 'caches', 'admin', 'tenants'];
 
 /** Keys of a route that are not handler ids. */
-export const ROUTE_KEYS: readonly string[] = ['path', 'methods', 'cache'];
+export const ROUTE_KEYS: readonly string[] = ['path', 'methods', 'cache', 'rate_limit'];
 
 /**
  * Custom keyword for values JSON schema cannot describe well; its messages are written for people
@@ -45,6 +46,7 @@ function routeSchema(modules: readonly ModuleSchema[]): Record<string, unknown> 
     path: { type: 'string', ...kind('route-path') },
     methods: { type: 'array', minItems: 1, items: { type: 'string', ...kind('method') } },
     cache: routeCacheSchema(),
+    rate_limit: routeRateLimitSchema,
   };
   for (const module of modules) properties[module.id] = withoutMetaKeys(module.schema);
   // "Exactly one handler key" is checked by the loader, not with oneOf: one clear message beats
@@ -88,6 +90,7 @@ export function configSchema(modules: readonly ModuleSchema[]): Record<string, u
       workers: kind('workers'),
       caches: cachesSchema(),
       admin: adminSchema,
+      tenants: tenantsSchema,
       log: {
         type: 'object',
         additionalProperties: false,
@@ -110,6 +113,7 @@ export function configSchema(modules: readonly ModuleSchema[]): Record<string, u
               properties: { cert: { type: 'string', minLength: 1 }, key: { type: 'string', minLength: 1 } },
             },
             limits: limitsSchema,
+            tenant: { type: 'string', minLength: 1 },
             routes: { type: 'array', minItems: 1, items: routeSchema(modules) },
           },
         },

@@ -1,4 +1,5 @@
 import type { AdminConfig } from '../admin/config.js';
+import type { RouteRateLimit, TenantConfig } from '../tenants/config.js';
 import type { CacheZoneConfig, RouteCacheConfig } from './cache.js';
 
 /** The normalised configuration the server consumes: durations in ms, sizes in bytes, absolute paths. */
@@ -32,6 +33,10 @@ export interface RouteConfig {
   where: string;
   /** The route's cache (the `cache:` key), or null. */
   cache: RouteCacheConfig | null;
+  /** The route's own rate limit (`rate_limit:`), or null/absent. */
+  rateLimit?: RouteRateLimit | null;
+  /** The tenant owning the route's site, resolved (limits and quotas), or null/absent. */
+  tenant?: TenantConfig | null;
 }
 export interface SiteConfig {
   /** First host or "default". */
@@ -58,6 +63,8 @@ export interface ServerConfig {
   sites: SiteConfig[];
   /** The admin API listener (`admin:`), or null/absent when off. */
   admin?: AdminConfig | null;
+  /** Tenants (`tenants:`) with their limits; sites name theirs with `tenant:`. */
+  tenants?: TenantConfig[];
   /** Values of the top-level sections handler modules declare (e.g. `upstreams`), as validated. */
   sections?: Record<string, unknown>;
 }

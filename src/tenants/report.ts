@@ -1,14 +1,10 @@
-/** The tenants of a running config for the admin API: name, sites, hosts and limits. */
+/** The tenants of a running config for the admin API: name, limits and sites. */
 import type { ServerConfig } from '../config/types.js';
 
 export function tenantsReport(config: ServerConfig | null): unknown[] {
   if (config === null) return [];
-  const byTenant = new Map<string, { name: string; sites: Array<{ name: string; hosts: string[]; routes: number }> }>();
-  for (const site of config.sites) {
-    if (site.tenant == null) continue;
-    let t = byTenant.get(site.tenant);
-    if (t === undefined) byTenant.set(site.tenant, (t = { name: site.tenant, sites: [] }));
-    t.sites.push({ name: site.name, hosts: site.hosts, routes: site.routes.length });
-  }
-  return [...byTenant.values()];
+  return (config.tenants ?? []).map((t) => ({
+    ...t,
+    sites: config.sites.filter((s) => s.tenant === t.name).map((s) => ({ name: s.name, hosts: s.hosts, routes: s.routes.length, maxBody: s.limits.maxBody })),
+  }));
 }
