@@ -36,7 +36,9 @@ BUILT_MAIN = ROOT / "dist" / "src" / "cli" / "main.js"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # Where src/tls writes the local development CA, relative to `storage`.
 CA_RELATIVE_PATH = Path("pki") / "anomaly-local-ca.pem"
-READY_TIMEOUT = 20.0
+# A ceiling, not a wait: a server with every app engine (pyodide, a JVM) on a busy 2-core CI
+# machine was seen to need more than 20 s to open its ports.
+READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 5.0
 RELOAD_SETTLE = 0.5
 

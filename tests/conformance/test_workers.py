@@ -113,7 +113,7 @@ def test_reloads_worker_kill_and_upgrade_under_load_lose_nothing(anomaly_server,
     try:
         time.sleep(1)
         for i in range(1, 11):
-            line = server.reload(config(f"v{i}\n"), timeout=5)
+            line = server.reload(config(f"v{i}\n"), timeout=20)
             assert line is not None and line["msg"] == "configuration reloaded", line
         mark = len(server.log_lines())
         os.kill(first_pids[0], signal.SIGTERM)  # a worker told to stop by someone else: drains, exits, comes back
