@@ -53,21 +53,56 @@ fn rand_cid() -> quiche::ConnectionId<'static> {
 impl Client {
     fn connect(peer: SocketAddr, cfg: &mut quiche::Config) -> Client {
         let sock = UdpSocket::bind(if peer.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }).unwrap();
+        sock.connect(peer).unwrap();
         let local = sock.local_addr().unwrap();
         sock.set_nonblocking(true).unwrap();
         let conn = quiche::connect(Some("localhost"), &rand_cid(), local, peer, cfg).unwrap();
         Client { sock, conn, h3: None, local, peer }
     }
 
+    /// Sends everything quiche has, in batches of up to 64 datagrams per sendmmsg (connected socket).
     fn flush(&mut self) {
-        let mut out = [0u8; MAX_DATAGRAM];
+        const BATCH: usize = 64;
+        let mut out = vec![0u8; MAX_DATAGRAM * BATCH];
         loop {
-            match self.conn.send(&mut out) {
-                Ok((n, info)) => {
-                    let _ = self.sock.send_to(&out[..n], info.to);
+            let mut lens = [0usize; BATCH];
+            let mut n = 0;
+            let mut done = false;
+            while n < BATCH {
+                match self.conn.send(&mut out[n * MAX_DATAGRAM..(n + 1) * MAX_DATAGRAM]) {
+                    Ok((len, _)) => {
+                        lens[n] = len;
+                        n += 1;
+                    }
+                    Err(quiche::Error::Done) => {
+                        done = true;
+                        break;
+                    }
+                    Err(e) => panic!("send: {e:?}"),
                 }
-                Err(quiche::Error::Done) => break,
-                Err(e) => panic!("send: {e:?}"),
+            }
+            if n > 0 {
+                let mut iovs: Vec<libc::iovec> = (0..n)
+                    .map(|i| libc::iovec { iov_base: out[i * MAX_DATAGRAM..].as_mut_ptr() as *mut libc::c_void, iov_len: lens[i] })
+                    .collect();
+                // SAFETY: zeroed mmsghdr is valid; iovs outlive the call.
+                let mut msgs: Vec<libc::mmsghdr> = vec![unsafe { std::mem::zeroed() }; n];
+                for (i, m) in msgs.iter_mut().enumerate() {
+                    m.msg_hdr.msg_iov = &mut iovs[i] as *mut libc::iovec;
+                    m.msg_hdr.msg_iovlen = 1;
+                }
+                let mut sent = 0;
+                while sent < n {
+                    // SAFETY: as above.
+                    let r = unsafe { libc::sendmmsg(self.sock.as_raw_fd(), msgs[sent..].as_mut_ptr(), (n - sent) as u32, 0) };
+                    if r <= 0 {
+                        break; // full buffer: QUIC recovers the loss
+                    }
+                    sent += r as usize;
+                }
+            }
+            if done {
+                break;
             }
         }
     }
@@ -181,6 +216,19 @@ fn main() {
                 }
             }
             let secs = start.elapsed().as_secs_f64();
+            if std::env::var("H3LOAD_STATS").is_ok() {
+                let st = c.conn.stats();
+                let ps = c.conn.path_stats().next();
+                eprintln!(
+                    "stats: sent {} recv {} lost {} retrans {} rtt {:?} cwnd {:?}",
+                    st.sent,
+                    st.recv,
+                    st.lost,
+                    st.retrans,
+                    ps.as_ref().map(|p| p.rtt),
+                    ps.as_ref().map(|p| p.cwnd)
+                );
+            }
             println!(
                 "{{\"requests\":{done},\"ok\":{ok},\"seconds\":{secs:.4},\"rps\":{:.1},\"handshake_ms\":{:.3},\"client_cpu_share\":{:.2}}}",
                 done as f64 / secs,
