@@ -15,7 +15,8 @@ import type { ServerConfig } from '../config/types.js';
 import { createLogging, type Logging } from '../observe/logger.js';
 import { answerClusterMetrics } from '../observe/metrics/cluster.js';
 import { PrometheusMetrics } from '../observe/metrics/prometheus.js';
-import { LocalBuckets } from '../ratelimit/buckets.js';
+import { LocalBuckets, type BucketStore } from '../ratelimit/buckets.js';
+import { RedisBuckets } from '../ratelimit/redis.js';
 import { chainRouteWrappers, RouteLimiter } from '../ratelimit/layer.js';
 import { AnomalyServer } from '../server/server.js';
 import { Supervisor, type WorkerPorts } from '../server/workers/supervisor.js';
@@ -158,7 +159,11 @@ async function runServer(config: ServerConfig, load: () => Promise<ServerConfig>
   const caches = standardCaches();
   const metrics = config.admin != null ? new PrometheusMetrics() : null;
   // Rate-limit buckets and in-flight counts live as long as the process, across reloads.
-  const limiter = new RouteLimiter(new LocalBuckets());
+  // (The store is chosen at start; a change of rate_limits.store needs a restart.)
+  const rl = config.rateLimits;
+  const buckets: BucketStore =
+    rl?.store === 'redis' && rl.url !== null ? new RedisBuckets({ url: rl.url, prefix: rl.prefix, timeout: rl.timeout, logger: logger.child({ rateLimits: 'redis' }) }) : new LocalBuckets();
+  const limiter = new RouteLimiter(buckets);
   if (worker !== null) {
     // Memory cache zones live in each worker: purges (PURGE, unsafe methods, admin) go to all of them.
     caches.relayPurges(worker.cachePurged);

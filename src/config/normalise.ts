@@ -3,7 +3,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import type { LocatedProblem } from './ajv-problems.js';
 import type { PathSegment, SourcePositions } from './positions.js';
 import { adminProblems, normaliseAdmin } from '../admin/config.js';
-import { applyTenants, normaliseRouteRateLimit, tenantProblems } from '../tenants/config.js';
+import { applyTenants, normaliseRateLimitStore, normaliseRouteRateLimit, rateLimitStoreProblems, tenantProblems } from '../tenants/config.js';
 import { cacheProblems, normaliseRouteCache, normaliseZones, type CacheZoneConfig } from './cache.js';
 import { normaliseHost } from './rules.js';
 import type { Limits, LogConfig, RouteConfig, ServerConfig, SiteConfig } from './types.js';
@@ -93,6 +93,7 @@ export function crossFieldProblems(data: unknown, handlerIds: readonly string[],
   problems.push(...cacheProblems(data, positions));
   for (const message of adminProblems(data.admin)) add(['admin'], message);
   for (const p of tenantProblems(data)) add(p.path, p.message);
+  for (const message of rateLimitStoreProblems(data.rate_limits)) add(['rate_limits'], message);
   return problems;
 }
 
@@ -131,6 +132,7 @@ export function normalise(data: Raw, handlerIds: readonly string[], positions: S
     sites,
     admin: normaliseAdmin(data.admin),
     tenants,
+    rateLimits: normaliseRateLimitStore(data.rate_limits),
   };
 }
 
@@ -162,7 +164,8 @@ function normaliseSite(
       config: route[module],
       where,
       cache: normaliseRouteCache(route.cache, where, caches.zones, caches.storage, (p) => resolvePath(p, ctx)),
-      rateLimit: normaliseRouteRateLimit(route.rate_limit),
+      // Only on routes that have one: routes without stay the shape they always had.
+      ...(route.rate_limit !== undefined ? { rateLimit: normaliseRouteRateLimit(route.rate_limit) } : {}),
     };
   });
   return { name: hosts[0] ?? 'default', hosts, tls, limits: mergeLimits(serverLimits, site.limits), routes };

@@ -1,5 +1,5 @@
 import type { AdminConfig } from '../admin/config.js';
-import type { RouteRateLimit, TenantConfig } from '../tenants/config.js';
+import type { RateLimitStoreConfig, RouteRateLimit, TenantConfig } from '../tenants/config.js';
 import type { CacheZoneConfig, RouteCacheConfig } from './cache.js';
 
 /** The normalised configuration the server consumes: durations in ms, sizes in bytes, absolute paths. */
@@ -65,6 +65,8 @@ export interface ServerConfig {
   admin?: AdminConfig | null;
   /** Tenants (`tenants:`) with their limits; sites name theirs with `tenant:`. */
   tenants?: TenantConfig[];
+  /** Where rate-limit buckets live (`rate_limits:`); absent = this process. */
+  rateLimits?: RateLimitStoreConfig;
   /** Values of the top-level sections handler modules declare (e.g. `upstreams`), as validated. */
   sections?: Record<string, unknown>;
 }

@@ -216,3 +216,39 @@ export function applyTenants(data: Raw, sites: SiteConfig[]): TenantConfig[] {
   });
   return tenants;
 }
+
+/** Where token buckets live (`rate_limits:`): this process (default) or a shared Redis. */
+export interface RateLimitStoreConfig {
+  readonly store: 'local' | 'redis';
+  readonly url: string | null;
+  readonly prefix: string;
+  /** Redis command timeout, ms. */
+  readonly timeout: number;
+}
+
+export const rateLimitsSchema: Record<string, unknown> = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    store: { type: 'string', enum: ['local', 'redis'] },
+    url: { type: 'string', pattern: '^rediss?://' },
+    prefix: { type: 'string' },
+    timeout: { type: ['string', 'integer'] },
+  },
+};
+
+export function rateLimitStoreProblems(raw: unknown): string[] {
+  if (!isMap(raw)) return [];
+  if (raw.store === 'redis' && typeof raw.url !== 'string') return ['rate_limits.url: required with store: redis (redis://host:port)'];
+  return [];
+}
+
+export function normaliseRateLimitStore(raw: unknown): RateLimitStoreConfig {
+  const block = isMap(raw) ? raw : {};
+  return {
+    store: block.store === 'redis' ? 'redis' : 'local',
+    url: typeof block.url === 'string' ? block.url : null,
+    prefix: typeof block.prefix === 'string' ? block.prefix : 'anomaly:rl:',
+    timeout: block.timeout === undefined ? 100 : parseDuration(block.timeout as string | number),
+  };
+}

@@ -12,8 +12,9 @@ import time
 from typing import Any
 
 import httpx
+import pytest
 
-from conftest import ROOT, free_port, require_tool
+from conftest import ROOT, _port_accepts as port_accepts, free_port, require_tool
 
 TOKEN = "tenants-test-token"
 
@@ -112,3 +113,38 @@ def test_config_problems_name_the_field(anomaly_server, tmp_path) -> None:
     assert run.returncode == 1
     assert "rate_limit" in run.stderr and "rate" in run.stderr, run.stderr
     assert 'unknown tenant "nobody"' in run.stderr, run.stderr
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    binary = require_tool("redis-server")
+    port = free_port()
+    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                             "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while not port_accepts(port):
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            pytest.fail("redis-server did not start")
+        time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(5)
+
+
+def test_two_instances_share_the_tenant_bucket_through_redis(anomaly_server, redis_server) -> None:
+    shared = {
+        "log": {"format": "json", "level": "info", "access": False},
+        "rate_limits": {"store": "redis", "url": redis_server, "prefix": "test:rl:"},
+        "tenants": {"a": {"rate_limit": {"rate": "10/min", "burst": 10}}},
+        "sites": [{"tenant": "a", "routes": [{"path": "/*", "respond": {"body": "a\n"}}]}],
+    }
+    one, two = anomaly_server(shared), anomaly_server(shared)
+    time.sleep(0.3)  # both clients connected to Redis
+    statuses = []
+    with httpx.Client(timeout=5) as c:
+        for _ in range(8):
+            statuses.append(c.get(one.plain_url + "/").status_code)
+            statuses.append(c.get(two.plain_url + "/").status_code)
+    # One bucket of 10 for both instances (each alone would have allowed all its 8).
+    assert statuses.count(200) == 10 and statuses.count(429) == 6, statuses
