@@ -3,8 +3,12 @@
 // CPU 0, load generator to CPU 1), interleaved per repetition, and reports medians of
 // req/s and of server CPU time per request, as ratios against a reference server.
 //
-//   node bench/run.mjs [--scenarios a,b] [--servers a,b] [--runs 3] [--duration 10]
+//   node bench/run.mjs [--scenarios a,b] [--servers a,b] [--workers 1,2] [--runs 3] [--duration 10]
 //                      [--warmup 2] [--quick] [--extras] [--update-readme] [--keep-tmp]
+//
+// Each scenario runs once per worker count (default 1 and 2): with N workers, every server that
+// can runs N processes (anomaly workers, nginx worker_processes, node/fastify under node:cluster).
+// The report goes to bench/RESULTS.md (and bench/out/), the README's "Last run" with --update-readme.
 import { parseArgs } from 'node:util';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync, chmodSync, openSync, closeSync, existsSync } from 'node:fs';
@@ -29,6 +33,7 @@ const READY_TIMEOUT_MS = 20_000;
 const USAGE = `usage: node bench/run.mjs [options]
   --scenarios a,b    scenarios to run (default: all non-optional): ${SCENARIOS.map((s) => s.name + (s.optional ? '*' : '')).join(', ')}
   --servers a,b      only these servers: ${Object.keys(SERVER_KINDS).map((k) => k + (SERVER_KINDS[k].optional ? '*' : '')).join(', ')}
+  --workers 1,2      worker processes per server, one pass of every scenario per count (default 1,2)
   --runs N           repetitions per server (default 3; --quick 1)
   --duration S       seconds of measured load per run (default 10; --quick 3)
   --warmup S         seconds of load before a server's first run (default 2; --quick 1)
@@ -42,6 +47,7 @@ function options() {
     options: {
       scenarios: { type: 'string' },
       servers: { type: 'string' },
+      workers: { type: 'string', default: '1,2' },
       runs: { type: 'string' },
       duration: { type: 'string' },
       warmup: { type: 'string' },
@@ -71,6 +77,7 @@ function options() {
     warmup: num(values.warmup, values.quick ? 1 : 2),
     scenarios: list(values.scenarios),
     servers: list(values.servers),
+    workers: list(values.workers).map((w) => Math.round(num(w, 1))),
     updateReadme: values['update-readme'],
     keepTmp: values['keep-tmp'],
   };
@@ -118,8 +125,23 @@ class Bench {
     this.opts = opts;
   }
 
+  /** The chosen scenarios, once per worker count; with N > 1 only the servers that can run N processes. */
   selectedScenarios() {
-    return SCENARIOS.filter((s) => (this.opts.scenarios ? this.opts.scenarios.includes(s.name) : !s.optional || this.opts.extras));
+    const chosen = SCENARIOS.filter((s) => (this.opts.scenarios ? this.opts.scenarios.includes(s.name) : !s.optional || this.opts.extras));
+    const out = [];
+    for (const workers of this.opts.workers) {
+      for (const s of chosen) {
+        const goals = (s.goals ?? (s.goal ? [s.goal] : [])).filter((g) => (g.workers ?? 1) === workers);
+        if (workers === 1) {
+          out.push({ ...s, workers, goals });
+          continue;
+        }
+        const servers = s.servers.filter((k) => SERVER_KINDS[k].multi === true);
+        if (!servers.includes(s.reference) || !servers.includes('anomaly')) continue;
+        out.push({ ...s, name: `${s.name}-${workers}w`, title: `${s.title}, ${workers} worker processes each`, workers, servers, goals });
+      }
+    }
+    return out;
   }
 
   selectedServers(scenario) {
@@ -147,6 +169,7 @@ class Bench {
     };
     writeFileSync(join(this.staticDir, '1k.txt'), printable(1024));
     writeFileSync(join(this.staticDir, '64k.txt'), printable(65536));
+    writeFileSync(join(this.staticDir, '1m.txt'), printable(1024 * 1024));
     // Keep our own bookkeeping off the server's CPU.
     try {
       execFileSync('taskset', ['-a', '-p', '-c', String(CLIENT_CPU), String(process.pid)], { stdio: 'ignore' });
@@ -175,20 +198,23 @@ class Bench {
 
   async start(scenario, key, ports, backendPort) {
     const kind = SERVER_KINDS[key];
-    const label = kind.label[scenario.transport] ?? `${key} (${scenario.transport})`;
+    const workers = scenario.workers ?? 1;
+    const label = (kind.label[scenario.transport] ?? `${key} (${scenario.transport})`) + (workers > 1 ? ` x${workers}` : '');
     const inst = { key, label, scenario, runs: [], warmed: false };
     const dir = join(this.tmp, scenario.name, key);
     mkdirSync(dir, { recursive: true });
     try {
       const ctx = {
-        scenario, transport: scenario.transport, dir, ports, cert: this.cert, backendPort,
+        scenario, transport: scenario.transport, dir, ports, cert: this.cert, backendPort, workers,
         staticDir: this.staticDir, benchDir: BENCH_DIR, repoDir: REPO_DIR,
       };
       const spec = kind.build(ctx);
       const errFile = join(dir, 'stderr.log');
       const outFd = openSync(spec.stdoutToNull ? '/dev/null' : join(dir, 'stdout.log'), 'a');
       const errFd = openSync(errFile, 'a');
-      inst.child = this.registry.spawn(spec.cmd, spec.args, { cpu: SERVER_CPU, cwd: spec.cwd ?? dir, stdout: outFd, stderr: errFd });
+      // N worker processes get N CPUs (0..N-1); on 2 cores that includes the load generator's.
+      const cpu = workers > 1 ? `${SERVER_CPU}-${Math.min(cpus().length - 1, SERVER_CPU + workers - 1)}` : SERVER_CPU;
+      inst.child = this.registry.spawn(spec.cmd, spec.args, { cpu, cwd: spec.cwd ?? dir, stdout: outFd, stderr: errFd });
       closeSync(outFd);
       closeSync(errFd);
       inst.port = spec.port;
@@ -300,7 +326,8 @@ class Bench {
       runsDone,
       reference: scenario.reference,
       referenceLabel: ref.label[scenario.transport] ?? scenario.reference,
-      goal: scenario.goal,
+      goals: scenario.goals,
+      workers: scenario.workers ?? 1,
       servers: instances.map((i) => ({ key: i.key, label: i.label, error: i.error, url: i.url, runs: i.runs })),
     });
     console.log('\n' + scenarioMarkdown(result));
@@ -328,6 +355,11 @@ class Bench {
     writeFileSync(jsonFile, JSON.stringify(report, null, 2) + '\n');
     writeFileSync(join(outDir, 'latest.md'), `# Benchmark: last run\n\n${md}`);
     console.log(`\nwrote ${jsonFile} and ${join(outDir, 'latest.md')}`);
+    if (!this.opts.quick && this.opts.scenarios === null && this.opts.servers === null) {
+      // A full run is the project's record: bench/RESULTS.md (partial or --quick runs stay in bench/out/).
+      writeFileSync(join(BENCH_DIR, 'RESULTS.md'), `# Benchmark results\n\nWritten by \`npm run bench\` (bench/run.mjs); see bench/README.md for the method.\n\n${md}`);
+      console.log(`wrote ${join(BENCH_DIR, 'RESULTS.md')}`);
+    }
     if (this.opts.updateReadme) {
       const readmeFile = join(BENCH_DIR, 'README.md');
       const readme = existsSync(readmeFile) ? readFileSync(readmeFile, 'utf8') : '# Benchmarks\n';

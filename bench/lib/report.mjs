@@ -31,16 +31,18 @@ export function summarize(result) {
       cpu: s.median.cpuUsPerReq / ref.cpuUsPerReq,
     };
   }
-  const goal = result.goal;
-  if (goal) {
-    const target = result.servers.find((s) => s.key === goal.server);
-    const actual = target?.ratio?.[goal.metric] ?? null;
-    result.goalResult = {
-      ...goal,
-      actual,
-      met: actual === null ? null : goal.op === '<=' ? actual <= goal.value : actual >= goal.value,
-    };
-  }
+  const find = (key) => result.servers.find((s) => s.key === key)?.median ?? null;
+  result.goalResults = (result.goals ?? (result.goal ? [result.goal] : [])).map((goal) => {
+    const target = find(goal.server);
+    let actual = result.servers.find((s) => s.key === goal.server)?.ratio?.[goal.metric] ?? null;
+    if (goal.against !== undefined) {
+      const other = find(goal.against);
+      const field = goal.metric === 'cpu' ? 'cpuUsPerReq' : 'rps';
+      actual = target === null || other === null ? null : target[field] / other[field];
+    }
+    return { ...goal, actual, met: actual === null ? null : goal.op === '<=' ? actual <= goal.value : actual >= goal.value };
+  });
+  result.goalResult = result.goalResults[0];
   return result;
 }
 
@@ -79,10 +81,10 @@ export function scenarioMarkdown(result) {
     const latency = m.p99Ms !== null ? `p99 ${fmt(m.p99Ms)}` : m.meanMs !== null ? `mean ${fmt(m.meanMs)}` : '–';
     lines.push(`| ${s.label} | ${fmtInt(m.rps)} | ${fmtX(s.ratio?.rps)} | ${fmt(m.cpuUsPerReq)} | ${fmtX(s.ratio?.cpu)} | ${latency} | ${fmt(m.serverCpuPct, 0)} | ${fmt(m.clientCpuPct, 0)} | ${fmt(m.serverCorePct, 0)}/${fmt(m.clientCorePct, 0)} | ${notes.join('; ')} |`);
   }
-  const g = result.goalResult;
-  if (g) {
+  const goals = result.goalResults ?? (result.goalResult ? [result.goalResult] : []);
+  if (goals.length > 0) lines.push('');
+  for (const g of goals) {
     const verdict = g.met === null ? 'not measured' : g.met ? 'met' : 'NOT met';
-    lines.push('');
     lines.push(`Goal (${g.server}): ${g.text} — actual ${fmtX(g.actual)}: **${verdict}**.`);
   }
   lines.push('');
@@ -94,7 +96,7 @@ export function reportMarkdown(report) {
   const lines = [
     `Run of ${report.startedAt} (${report.options.runs} run(s) x ${report.options.duration} s, warm-up ${report.options.warmup} s${report.options.quick ? ', --quick' : ''}).`,
     `Host: ${h.cpus}x ${h.cpuModel}, ${h.kernel}; Node ${h.node}; ${h.nginx}; ${h.wrk}; ${h.h2load}; load average at start ${h.loadavg}.`,
-    'Server pinned to CPU 0, load generator to CPU 1. req/s higher is better; CPU µs/request lower is better.',
+    'Server pinned to CPU 0, load generator to CPU 1; in the "N workers" scenarios every server runs N processes on CPUs 0..N-1, so on a 2-core machine they share CPU 1 with the load generator (the same for every server of the scenario). req/s higher is better; CPU µs/request lower is better.',
     '',
   ];
   for (const r of report.scenarios) lines.push(scenarioMarkdown(r));

@@ -1,5 +1,7 @@
 // What is measured. Every scenario compares its servers side by side under the same load;
-// ratios are against `reference`. `goal` is the project's target for anomaly.
+// ratios are against `reference`. `goal` (or `goals`) is the project's target for anomaly: a
+// goal's `workers` says which run it applies to (default 1; run.mjs runs each scenario with 1 and
+// with 2 worker processes per server), `against` compares with another server than the reference.
 
 const WRK = { tool: 'wrk', threads: 1, connections: 50 };
 const H2LOAD = { tool: 'h2load', threads: 1, connections: 10, streams: 10 };
@@ -11,7 +13,10 @@ export const SCENARIOS = [
     transport: 'h1', content: 'hello', path: '/hello', bytes: 11, load: WRK,
     servers: ['node', 'fastify', 'nginx', 'nginx-log', 'anomaly'],
     reference: 'node',
-    goal: { server: 'anomaly', metric: 'cpu', op: '<=', value: 1.15, text: 'CPU/request <= 1.15x raw Node http (access log on)' },
+    goals: [
+      { server: 'anomaly', metric: 'cpu', op: '<=', value: 1.15, text: 'CPU/request <= 1.15x raw Node http (access log on)' },
+      { workers: 2, server: 'anomaly', metric: 'rps', op: '>=', value: 0.9, text: 'req/s >= 0.9x a raw Node cluster of 2 (2 workers each)' },
+    ],
   },
   {
     name: 'hello-h2',
@@ -35,7 +40,11 @@ export const SCENARIOS = [
     transport: 'h1', content: 'static', path: '/1k.txt', bytes: 1024, load: WRK,
     servers: ['nginx', 'node', 'fastify', 'anomaly'],
     reference: 'nginx',
-    goal: { server: 'anomaly', metric: 'rps', op: '>=', value: 0.7, text: 'req/s >= 0.7x nginx' },
+    goals: [
+      { server: 'anomaly', metric: 'rps', op: '>=', value: 0.7, text: 'req/s >= 0.7x nginx' },
+      { server: 'anomaly', against: 'fastify', metric: 'rps', op: '>=', value: 5, text: 'req/s >= 5x fastify + @fastify/static' },
+      { workers: 2, server: 'anomaly', metric: 'rps', op: '>=', value: 0.7, text: 'req/s >= 0.7x nginx (2 workers each)' },
+    ],
   },
   {
     name: 'static-64k',
@@ -44,6 +53,13 @@ export const SCENARIOS = [
     servers: ['nginx', 'node', 'fastify', 'anomaly'],
     reference: 'nginx',
     goal: { server: 'anomaly', metric: 'rps', op: '>=', value: 0.9, text: 'req/s >= 0.9x nginx' },
+  },
+  {
+    name: 'static-1m',
+    title: '1 MiB static file over HTTP/1.1',
+    transport: 'h1', content: 'static', path: '/1m.txt', bytes: 1024 * 1024, load: { ...WRK, connections: 16 },
+    servers: ['nginx', 'node', 'fastify', 'anomaly'],
+    reference: 'nginx',
   },
   {
     // The upstream (nginx answering "hello world") runs on the load generator's CPU, so that each
@@ -74,5 +90,6 @@ export const SCENARIOS = [
     transport: 'h1s', content: 'hello', path: '/hello', bytes: 11, load: WRK,
     servers: ['node', 'nginx', 'anomaly'],
     reference: 'node',
+    goal: { server: 'anomaly', metric: 'rps', op: '>=', value: 0.9, text: 'req/s >= 0.9x raw Node https' },
   },
 ];

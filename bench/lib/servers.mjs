@@ -26,6 +26,7 @@ export function anomalyConfig(ctx) {
   const [plain, tls] = ctx.ports;
   cfg.listen = { ...cfg.listen, tls, plain, address: '127.0.0.1' };
   cfg.storage = join(ctx.dir, 'storage');
+  cfg.workers = ctx.workers ?? 1;
   mkdirSync(cfg.storage, { recursive: true });
   for (const site of cfg.sites ?? []) {
     site.tls = { cert: ctx.cert.cert, key: ctx.cert.key };
@@ -39,6 +40,12 @@ export function anomalyConfig(ctx) {
   return { file, plain, tls };
 }
 
+/** node and fastify as N processes (bench/servers/cluster.mjs) when the scenario asks for workers. */
+function clustered(ctx, args) {
+  const workers = ctx.workers ?? 1;
+  return workers > 1 ? [join(ctx.benchDir, 'servers', 'cluster.mjs'), '--workers', String(workers), '--', ...args] : args;
+}
+
 function proxyServer(ctx, script, extra = []) {
   const port = ctx.ports[0];
   const args = [join(ctx.benchDir, 'servers', script), '--port', String(port), '--upstream', `http://127.0.0.1:${ctx.backendPort}`, ...extra];
@@ -47,29 +54,32 @@ function proxyServer(ctx, script, extra = []) {
 
 export const SERVER_KINDS = {
   node: {
+    multi: true,
     label: { h1: 'node http', h1s: 'node https', h2s: 'node http2', h2c: 'node http2 (h2c)' },
     build(ctx) {
       const port = ctx.ports[0];
       const script = ctx.transport === 'h2s' || ctx.transport === 'h2c' ? 'node-http2.mjs' : 'node-http.mjs';
       const args = [join(ctx.benchDir, 'servers', script), '--port', String(port), ...tlsArgs(ctx)];
       if (script === 'node-http.mjs') args.push(...staticArgs(ctx));
-      return { cmd: process.execPath, args, port };
+      return { cmd: process.execPath, args: clustered(ctx, args), port };
     },
   },
   fastify: {
+    multi: true,
     label: { h1: 'fastify', h1s: 'fastify (https)' },
     build(ctx) {
       const port = ctx.ports[0];
       if (ctx.scenario.content === 'proxy') return proxyServer(ctx, 'proxy-fastify.mjs');
       const args = [join(ctx.benchDir, 'servers', 'fastify.mjs'), '--port', String(port), ...tlsArgs(ctx), ...staticArgs(ctx)];
-      return { cmd: process.execPath, args, port };
+      return { cmd: process.execPath, args: clustered(ctx, args), port };
     },
   },
   nginx: {
+    multi: true,
     label: { h1: 'nginx', h1s: 'nginx (https)', h2s: 'nginx (h2)', h2c: 'nginx (h2c)' },
     build(ctx) {
       const port = ctx.ports[0];
-      const [cmd, args] = nginxCommand({ ...ctx, port, accessLog: false, upstreamPort: ctx.backendPort, cache: ctx.scenario.content === 'cache' });
+      const [cmd, args] = nginxCommand({ ...ctx, port, accessLog: false, upstreamPort: ctx.backendPort, cache: ctx.scenario.content === 'cache', workers: ctx.workers ?? 1 });
       return { cmd, args, port };
     },
   },
@@ -98,6 +108,7 @@ export const SERVER_KINDS = {
     build: (ctx) => proxyServer(ctx, 'proxy-bare.mjs', ['--client', 'agent']),
   },
   anomaly: {
+    multi: true,
     label: { h1: 'anomaly', h1s: 'anomaly (https)', h2s: 'anomaly (h2)', h2c: 'anomaly (h2c)' },
     build(ctx) {
       const bin = join(ctx.repoDir, 'bin', 'anomaly.js');
