@@ -114,6 +114,10 @@ export class AnomalyServer {
       }),
     );
     this.#h1.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.#onClientError(err, socket));
+    // CONNECT asks for a tunnel: this is an origin server (and the proxy handler does not tunnel).
+    this.#h1.on('connect', (_req: http.IncomingMessage, socket: Socket) => {
+      socket.end('HTTP/1.1 405 Method Not Allowed\r\nallow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    });
 
     this.#h2 = http2.createServer({ maxSessionMemory: 32 });
     this.#h2.on(
