@@ -5,14 +5,16 @@ the supervisor when worker processes run.
 from __future__ import annotations
 
 import json
+import subprocess
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Iterator
 
 import httpx
 import pytest
 
-from conftest import ROOT, free_port
+from conftest import ROOT, free_port, require_tool
 
 TOKEN = "admin-test-token"
 AUTH = {"authorization": f"Bearer {TOKEN}"}
@@ -164,3 +166,40 @@ def test_with_two_workers_the_supervisor_answers_for_all(anomaly_server, origin)
     httpx.get(url, timeout=5)
     r = httpx.post(f"{admin}/cache/purge", headers=AUTH, json={"zone": "main"}, timeout=10)
     assert r.status_code == 200 and len(r.json()["workers"]) == 2, r.text
+
+
+def test_dashboard_shows_live_figures_in_headless_chromium(anomaly_server, origin, tmp_path, suite_note) -> None:
+    chromium = require_tool("chromium")
+    node = require_tool("node")
+    server, admin = start(anomaly_server, origin, workers=2)
+    stop = threading.Event()
+
+    def load() -> None:
+        with httpx.Client(timeout=5) as h1, httpx.Client(http2=True, verify=str(server.ca_path), timeout=5) as h2:
+            while not stop.is_set():
+                h1.get(f"{server.plain_url}/app")
+                h2.get(f"{server.tls_url}/version")
+                h1.get(f"{server.plain_url}/origin/page")
+                h1.get(f"{server.plain_url}/missing/../x")
+
+    threads = [threading.Thread(target=load) for _ in range(2)]
+    for t in threads:
+        t.start()
+    shot = tmp_path / "dashboard.png"
+    try:
+        out = subprocess.run([node, str(ROOT / "tests" / "conformance" / "admin_dashboard_chromium.mjs"), chromium, f"{admin}/#token={TOKEN}", str(shot)],
+                             capture_output=True, text=True, timeout=120, cwd=str(ROOT))
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
+    shown = json.loads(out.stdout.strip().splitlines()[-1])
+    assert shown["status"].startswith("live"), shown
+    assert float(shown["rps"].rstrip("k")) > 0, shown
+    assert any("quickjs" in row for row in shown["latency"]), shown
+    assert any(row.startswith("h1") for row in shown["protocols"]) and any(row.startswith("h2") for row in shown["protocols"]), shown
+    assert shown["cache"].endswith("%"), shown
+    assert any("up" in row for row in shown["upstreams"]), shown
+    assert shot.stat().st_size > 10_000
+    suite_note(f"dashboard in headless Chromium: {shown['rps']} requests/s, cache {shown['cache']}, screenshot {shot}")
