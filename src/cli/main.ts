@@ -15,6 +15,7 @@ import type { ServerConfig } from '../config/types.js';
 import { createLogging, type Logging } from '../observe/logger.js';
 import { answerClusterMetrics } from '../observe/metrics/cluster.js';
 import { PrometheusMetrics } from '../observe/metrics/prometheus.js';
+import { OtlpTracer } from '../observe/tracing/otlp.js';
 import { LocalBuckets, type BucketStore } from '../ratelimit/buckets.js';
 import { RedisBuckets } from '../ratelimit/redis.js';
 import { chainRouteWrappers, RouteLimiter } from '../ratelimit/layer.js';
@@ -158,6 +159,8 @@ async function runServer(config: ServerConfig, load: () => Promise<ServerConfig>
   const logger = worker === null ? logging.logger : logging.logger.child({ worker: worker.index });
   const caches = standardCaches();
   const metrics = config.admin != null ? new PrometheusMetrics() : null;
+  // Chosen at start like the metrics: a change of tracing: needs a restart.
+  const tracer = config.tracing != null ? new OtlpTracer(config.tracing, logger.child({ tracing: 'otlp' }), { 'process.pid': String(process.pid) }) : null;
   // Rate-limit buckets and in-flight counts live as long as the process, across reloads.
   // (The store is chosen at start; a change of rate_limits.store needs a restart.)
   const rl = config.rateLimits;
@@ -179,7 +182,7 @@ async function runServer(config: ServerConfig, load: () => Promise<ServerConfig>
     // One worker owns the UDP port; the others advertise it (docs/workers.md).
     http3Role: worker === null || worker.index === 1 ? 'serve' : 'advertise',
     // Metrics are kept when the admin API (which serves them) is configured.
-    completionListeners: metrics === null ? undefined : [metrics.requests.completed],
+    completionListeners: [...(metrics === null ? [] : [metrics.requests.completed]), ...(tracer === null ? [] : [tracer.completed])],
   });
   metrics?.attach(server);
   if (worker !== null) {
@@ -225,7 +228,8 @@ async function runServer(config: ServerConfig, load: () => Promise<ServerConfig>
       watcher?.close();
       void admin?.stop();
       logger.info({ signal, drainMs: server.config?.limits.drainTimeout }, 'draining: finishing in-flight requests');
-      void server.stop().then(() => {
+      void server.stop().then(async () => {
+        await tracer?.close();
         logger.info('stopped');
         void logging.flush().then(() => done(0));
       });

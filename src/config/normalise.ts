@@ -3,6 +3,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import type { LocatedProblem } from './ajv-problems.js';
 import type { PathSegment, SourcePositions } from './positions.js';
 import { adminProblems, normaliseAdmin } from '../admin/config.js';
+import { normaliseTracing } from '../observe/tracing/config.js';
 import { applyTenants, normaliseRateLimitStore, normaliseRouteRateLimit, rateLimitStoreProblems, tenantProblems } from '../tenants/config.js';
 import { cacheProblems, normaliseRouteCache, normaliseZones, type CacheZoneConfig } from './cache.js';
 import { normaliseHost } from './rules.js';
@@ -133,6 +134,7 @@ export function normalise(data: Raw, handlerIds: readonly string[], positions: S
     admin: normaliseAdmin(data.admin),
     tenants,
     rateLimits: normaliseRateLimitStore(data.rate_limits),
+    tracing: normaliseTracing(data.tracing),
   };
 }
 

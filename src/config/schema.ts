@@ -2,6 +2,7 @@ import { Ajv, type ErrorObject, type SchemaValidateFunction, type ValidateFuncti
 import { AnomalyError, ErrorCodes } from '../core/errors.js';
 import type { HandlerModule } from '../core/module.js';
 import { adminSchema } from '../admin/config.js';
+import { tracingSchema } from '../observe/tracing/config.js';
 import { rateLimitsSchema, routeRateLimitSchema, tenantsSchema } from '../tenants/config.js';
 import { cachesSchema, routeCacheSchema } from './cache.js';
 import { checkHost, checkMethod, checkRoutePath } from './rules.js';
@@ -11,7 +12,7 @@ import { describeValue, tryParseDuration, tryParseSize } from './units.js';
 export type ModuleSchema = Pick<HandlerModule, 'id' | 'schema' | 'sections'>;
 
 /** Top-level keys of the config itself; module sections may not reuse them. */
-const BUILTIN_SECTIONS: readonly string[] = ['listen', 'workers', 'storage', 'log', 'limits', 'sites', 'caches', 'admin', 'tenants', 'rate_limits'];
+const BUILTIN_SECTIONS: readonly string[] = ['listen', 'workers', 'storage', 'log', 'limits', 'sites', 'caches', 'admin', 'tenants', 'rate_limits', 'tracing'];
 
 /** Keys of a route that are not handler ids. */
 export const ROUTE_KEYS: readonly string[] = ['path', 'methods', 'cache', 'rate_limit'];
@@ -92,6 +93,7 @@ export function configSchema(modules: readonly ModuleSchema[]): Record<string, u
       admin: adminSchema,
       tenants: tenantsSchema,
       rate_limits: rateLimitsSchema,
+      tracing: tracingSchema,
       log: {
         type: 'object',
         additionalProperties: false,

@@ -1,4 +1,5 @@
 import type { AdminConfig } from '../admin/config.js';
+import type { TracingConfig } from '../observe/tracing/config.js';
 import type { RateLimitStoreConfig, RouteRateLimit, TenantConfig } from '../tenants/config.js';
 import type { CacheZoneConfig, RouteCacheConfig } from './cache.js';
 
@@ -67,6 +68,8 @@ export interface ServerConfig {
   tenants?: TenantConfig[];
   /** Where rate-limit buckets live (`rate_limits:`); absent = this process. */
   rateLimits?: RateLimitStoreConfig;
+  /** OpenTelemetry request spans over OTLP (`tracing:`), or null/absent. */
+  tracing?: TracingConfig | null;
   /** Values of the top-level sections handler modules declare (e.g. `upstreams`), as validated. */
   sections?: Record<string, unknown>;
 }

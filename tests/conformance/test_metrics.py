@@ -146,3 +146,71 @@ def test_metrics_need_the_token(anomaly_server) -> None:
     r = httpx.get(f"http://127.0.0.1:{admin_port}/metrics", timeout=5)
     assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Bearer")
     assert httpx.get(f"http://127.0.0.1:{admin_port}/metrics", headers={"authorization": "Bearer wrong-token-xx"}, timeout=5).status_code == 401
+
+
+class _Collector:
+    """A local OTLP/HTTP receiver: keeps every span POSTed to /v1/traces."""
+
+    def __init__(self) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        import json as _json
+
+        spans: list[dict[str, Any]] = []
+        resources: list[dict[str, Any]] = []
+        self.spans, self.resources = spans, resources
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers["content-length"]))
+                assert self.path == "/v1/traces" and self.headers["content-type"] == "application/json"
+                for rs in _json.loads(body)["resourceSpans"]:
+                    resources.append(rs["resource"])
+                    for ss in rs["scopeSpans"]:
+                        spans.extend(ss["spans"])
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1/traces"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_request_spans_are_exported_over_otlp(anomaly_server) -> None:
+    collector = _Collector()
+    try:
+        server = anomaly_server({
+            "tracing": {"endpoint": collector.url, "service_name": "anomaly-test"},
+            "sites": [{"routes": [
+                {"path": "/users/:id", "respond": {"body": "user\n"}},
+                {"path": "/app", "app": {"file": str(ROOT / "apps" / "hello" / "app.js"), "instances": 1}},
+            ]}],
+        })
+        parent_trace, parent_span = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+        with httpx.Client(timeout=5) as c:
+            assert c.get(f"{server.plain_url}/users/7", headers={"traceparent": f"00-{parent_trace}-{parent_span}-01"}).status_code == 200
+            assert c.get(f"{server.plain_url}/app").status_code == 200
+            assert c.get(f"{server.plain_url}/users/8", headers={"traceparent": f"00-{'1' * 32}-{'2' * 16}-00"}).status_code == 200
+        deadline = time.monotonic() + 5
+        while len(collector.spans) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.2)  # one more flush interval: the unsampled request must not arrive late
+        assert len(collector.spans) == 2, collector.spans
+        by_route = {next(a["value"]["stringValue"] for a in s["attributes"] if a["key"] == "http.route"): s for s in collector.spans}
+        child = by_route["/users/:id"]
+        assert child["traceId"] == parent_trace and child["parentSpanId"] == parent_span
+        assert child["name"] == "GET /users/:id" and child["kind"] == 2
+        attrs = {a["key"]: a["value"] for a in child["attributes"]}
+        assert attrs["http.response.status_code"] == {"intValue": "200"} and attrs["url.path"] == {"stringValue": "/users/7"}
+        assert int(child["endTimeUnixNano"]) > int(child["startTimeUnixNano"]) > (time.time() - 60) * 1e9
+        app = by_route["/app"]
+        assert len(app["traceId"]) == 32 and "parentSpanId" not in app
+        assert {a["key"]: a["value"] for a in app["attributes"]}["anomaly.app.engine"] == {"stringValue": "quickjs"}
+        assert {"key": "service.name", "value": {"stringValue": "anomaly-test"}} in collector.resources[0]["attributes"]
+    finally:
+        collector.server.shutdown()
