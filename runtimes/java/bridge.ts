@@ -38,9 +38,11 @@ export interface Bridge {
 /**
  * -Xrs: the JVM must not install SIGINT/SIGTERM/SIGHUP handlers (anomaly's own drain and reload
  * depend on them). -Xmx: the heap every Java app shares; a memory bomb meets OutOfMemoryError
- * there (503) instead of growing the process. ANOMALY_JVM_OPTS adds options (and may override these).
+ * there (503) instead of growing the process. Serial GC: no GC thread pool on small machines, and a
+ * bomb reaches its OutOfMemoryError quickly. VM warnings go to stderr (stdout carries the JSON log).
+ * ANOMALY_JVM_OPTS adds options (and may override these).
  */
-export const DEFAULT_JVM_OPTIONS: readonly string[] = ['-Xrs', '-Xmx512m', '-Xss1m', '-XX:+UseSerialGC'];
+export const DEFAULT_JVM_OPTIONS: readonly string[] = ['-Xrs', '-Xmx512m', '-Xss1m', '-XX:+UseSerialGC', '-XX:+DisplayVMOutputToStderr'];
 
 /** The source tree's root, from runtimes/java (source) or dist/runtimes/java (build). */
 function repoRoot(): string {
