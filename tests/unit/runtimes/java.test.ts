@@ -139,6 +139,31 @@ public class App extends Router {
       assert.equal(bodyText(await app.handle(guestRequest())), 'ok');
     });
 
+    it('AsyncHandler: a stage completed exceptionally is an exception; one that never completes meets the deadline', async () => {
+      const code = `import anomaly.*;
+import java.util.concurrent.*;
+public class App implements AsyncHandler {
+  public CompletionStage<Response> handle(Request req) {
+    if (req.path().equals("/fail")) return CompletableFuture.failedFuture(new IllegalArgumentException("async boom"));
+    if (req.path().equals("/never")) return new CompletableFuture<>();
+    return CompletableFuture.supplyAsync(() -> Response.text("later"));
+  }
+}`;
+      const app = await load(code, { ...SUITE_LIMITS, deadlineMs: 300 });
+      assert.equal(bodyText(await app.handle(guestRequest())), 'later');
+      await assert.rejects(app.handle(guestRequest({ path: '/fail' })), (e: unknown) => e instanceof GuestError && e.kind === 'exception' && /async boom/.test(e.message));
+      assert.equal(app.broken, false);
+      await assert.rejects(app.handle(guestRequest({ path: '/never' })), (e: unknown) => e instanceof GuestError && e.kind === 'deadline');
+      assert.equal(app.broken, true);
+    });
+
+    it('repeated headers and query names keep every value in order; Response keeps repeated headers', async () => {
+      const app = await load(handlerApp('Response res = Response.text(String.join(",", req.headerValues("X-M")) + "|" + String.join(",", req.query().get("q")));\n    for (String v : req.headerValues("x-m")) res.header("set-cookie", v);\n    return res;'));
+      const res = await app.handle(guestRequest({ headers: new Map([['x-m', ['a', 'b', 'c']]]), query: new Map([['q', ['1', '2']]]) }));
+      assert.equal(bodyText(res), 'a,b,c|1,2');
+      assert.deepEqual(res.headers.filter(([k]) => k === 'set-cookie').map(([, v]) => v), ['a', 'b', 'c']);
+    });
+
     it('invalid answers: null response, bad status', async () => {
       const nul = await load(handlerApp('return null;'));
       await assert.rejects(nul.handle(guestRequest()), (e: unknown) => e instanceof GuestError && e.kind === 'response');
