@@ -209,7 +209,7 @@ export class AnomalyServer {
       return;
     }
     this.#extraHeaders.push(['alt-svc', `h3=":${port}"; ma=86400`]);
-    this.#logger.debug({ port }, 'HTTP/3 listening');
+    this.#logger.info({ port }, `HTTP/3 (QUIC) on UDP port ${port}, advertised with alt-svc`);
   }
 
   /** Applies a new config atomically: if anything fails to build, the old one keeps serving. */

@@ -150,7 +150,15 @@ export class Http3Endpoint implements StreamHost {
   #drive(): void {
     if (this.#closed) return;
     const batch = this.#batch;
-    const result = this.quic.drive(batch.view(), batch.count);
+    let result;
+    try {
+      result = this.quic.drive(batch.view(), batch.count);
+    } catch (err) {
+      // Only argument conversion can throw here; never let it take the process down from a timer.
+      this.#log.error({ err }, 'HTTP/3 drive failed');
+      batch.reset();
+      return;
+    }
     batch.reset();
     if (result.count > 0) forEachDatagram(result.packets, result.count, (payload, address, port) => this.#send(payload, address, port));
     const events = result.events;
