@@ -54,6 +54,7 @@ export interface ServerStatus {
 }
 
 const kConn = Symbol('anomaly.connection');
+const MAX_CONCURRENT_STREAMS = 250;
 /** While draining, how long an idle HTTP/1.1 connection may still bring one more request. */
 const IDLE_CLOSE_GRACE_MS = 1_000;
 type WithConn = { [kConn]?: Connection };
@@ -119,7 +120,9 @@ export class AnomalyServer {
       socket.end('HTTP/1.1 405 Method Not Allowed\r\nallow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
     });
 
-    this.#h2 = http2.createServer({ maxSessionMemory: 32 });
+    // Node advertises no stream limit by default (2^32-1): one client could hold any number of
+    // streams open. 250 is in line with nginx (128) and h2o (100-256).
+    this.#h2 = http2.createServer({ maxSessionMemory: 32, settings: { maxConcurrentStreams: MAX_CONCURRENT_STREAMS } });
     this.#h2.on(
       'stream',
       createHttp2StreamListener({
