@@ -53,7 +53,9 @@ export class BodyTee extends Readable {
         this.#chunks.push(chunk);
       }
     }
-    if (!this.#clientGone && !this.push(chunk)) this.#source.pause();
+    // While collecting, a slow client does not pause the origin: the bytes are held for the cache
+    // anyway (up to maxBytes), and requests waiting on this fill should not wait on that client.
+    if (!this.#clientGone && !this.push(chunk) && this.#chunks === null) this.#source.pause();
   }
 
   #finish(body: Uint8Array | null): void {

@@ -85,6 +85,21 @@ describe('cache layer: coalescing', () => {
     assert.equal(answers.filter((a) => /collapsed/.test(header(a, 'cache-status') ?? '')).length, 99);
   });
 
+  it('a first client that does not read does not hold up the requests waiting on its fetch', async () => {
+    const clock = new Clock();
+    const origin = new FakeOrigin();
+    const big = Array.from({ length: 64 }, () => 'x'.repeat(16 * 1024)); // 1 MiB, past the stream buffers
+    origin.answer = () => res(200, streamOf(big, 0), { 'cache-control': 'max-age=60' });
+    const { handle } = cache(origin, clock, { lockTimeout: 60_000 });
+    const leader = await run(handle, request('/slow-client')); // its body is never read
+    const started = Date.now();
+    const waiter = await run(handle, request('/slow-client'));
+    assert.ok(Date.now() - started < 5000);
+    assert.equal((await bodyText(waiter)).length, 1024 * 1024);
+    assert.equal(origin.calls.length, 1);
+    (leader.body as { destroy(): void }).destroy();
+  });
+
   it('waiters fetch on their own when the shared answer is not storable', async () => {
     const clock = new Clock();
     const origin = new FakeOrigin();
