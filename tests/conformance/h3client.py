@@ -68,7 +68,7 @@ class H3Protocol(QuicConnectionProtocol):
             self.closed_event.set()
             for p in self.pending.values():
                 if not p.done.done():
-                    p.done.set_exception(ConnectionError(f"connection closed: 0x{event.error_code:x} {event.reason_phrase}"))
+                    p.done.set_exception(ConnectionError(f"connection closed: 0x{event.error_code:x} {event.reason_phrase!r}"))
         elif isinstance(event, StreamReset):
             p = self.pending.get(event.stream_id)
             if p is not None and not p.done.done():

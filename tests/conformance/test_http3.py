@@ -421,7 +421,34 @@ def test_shutdown_sends_goaway_and_closes_with_no_error(anomaly_server) -> None:
             await asyncio.wait_for(c.closed_event.wait(), 10)
             return c.terminated
     closed = run(go())
-    assert closed is not None and closed.error_code == H3_NO_ERROR
+    assert closed is not None and closed.error_code == H3_NO_ERROR and closed.reason_phrase == ""
+
+
+def test_shutdown_lets_an_in_flight_request_finish(anomaly_server) -> None:
+    """SIGTERM during a slow response: GOAWAY, the response still completes, then H3_NO_ERROR."""
+    from proxy_upstream import Upstream
+    up = Upstream("slow")
+    try:
+        s = anomaly_server({"limits": {"drain_timeout": "5s"},
+                            "sites": [{"routes": [{"path": "/*", "proxy": {"to": up.url}}]}]})
+
+        async def go():
+            async with connect(s) as c:
+                assert (await c.request("GET", "localhost", "/warm")).status == 200
+                slow = asyncio.ensure_future(c.request("GET", "localhost", "/slow-head?ms=1500"))
+                await asyncio.sleep(0.5)
+                assert s.proc is not None
+                s.proc.send_signal(signal.SIGTERM)
+                r = await slow
+                await asyncio.wait_for(c.closed_event.wait(), 10)
+                return r, c.terminated
+        r, closed = run(go())
+        assert r.status == 200
+        assert closed is not None and closed.error_code == H3_NO_ERROR
+        # Closed as soon as the answered data was acknowledged, not by the drain timeout's close-all.
+        assert closed.reason_phrase == "", closed.reason_phrase
+    finally:
+        up.kill()
 
 
 # ------------------------------------------------------------------------------- other clients

@@ -148,6 +148,9 @@ struct Conn {
     goaway_sent: bool,
     /// Requests on streams at or above this id are refused (after our GOAWAY).
     goaway_id: Option<u64>,
+    /// Answered streams whose data quiche may not have had acknowledged yet: a graceful close waits
+    /// for quiche to collect them (CONNECTION_CLOSE would drop unsent or lost stream data).
+    unacked: Vec<u64>,
 }
 
 #[napi]
@@ -453,6 +456,7 @@ impl QuicServer {
                 max_stream: None,
                 goaway_sent: false,
                 goaway_id: None,
+                unacked: Vec::new(),
             },
         );
         self.accepted += 1;
@@ -596,10 +600,18 @@ impl QuicServer {
                 self.events.push(event(kind::DRAINED, id, sid));
             }
             if st.reset || (st.fin_sent && st.recv_done) {
+                if !st.reset {
+                    c.unacked.push(sid);
+                }
                 c.streams.remove(&sid);
             }
         }
-        if draining && c.streams.is_empty() && c.goaway_sent && !c.q.is_closed() && !c.q.is_draining() {
+        if draining || c.unacked.len() > 256 {
+            // quiche forgets a stream once everything sent on it is acknowledged.
+            let q = &mut c.q;
+            c.unacked.retain(|sid| !matches!(q.stream_capacity(*sid), Err(quiche::Error::InvalidStreamState(_))));
+        }
+        if draining && c.streams.is_empty() && c.unacked.is_empty() && c.goaway_sent && !c.q.is_closed() && !c.q.is_draining() {
             let _ = c.q.close(true, H3_NO_ERROR, b"");
         }
     }
