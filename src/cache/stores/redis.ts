@@ -47,7 +47,30 @@ export class RedisStore implements CacheStore {
       this.#down = false;
     });
     // Not awaited: the server starts even when Redis is down, and the client keeps reconnecting.
-    this.#client.connect().catch((err: Error) => this.#failed(err));
+    // Until the first attempt settles, commands wait for it (up to the timeout) instead of missing.
+    const first = this.#client.connect().then(
+      () => undefined,
+      (err: Error) => this.#failed(err),
+    );
+    this.#firstConnect = first;
+    void first.finally(() => {
+      this.#firstConnect = null;
+    });
+    this.#timeout = options.timeout;
+  }
+
+  #firstConnect: Promise<void> | null = null;
+  readonly #timeout: number;
+
+  /** Ready now, or after the first connection attempt (bounded by the timeout). */
+  async #usable(): Promise<boolean> {
+    if (this.#ready) return true;
+    const first = this.#firstConnect;
+    if (first === null) return false;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([first, new Promise((resolve) => (timer = setTimeout(resolve, this.#timeout)))]);
+    clearTimeout(timer);
+    return this.#ready;
   }
 
   #failed(err: Error): void {
@@ -70,7 +93,7 @@ export class RedisStore implements CacheStore {
   }
 
   async get(key: string): Promise<CacheEntry | null> {
-    if (!this.#ready) return null;
+    if (!this.#ready && !(await this.#usable())) return null;
     try {
       const value = await this.#client.getBuffer(this.#prefix + key);
       if (value === null) return null;
@@ -84,8 +107,9 @@ export class RedisStore implements CacheStore {
   }
 
   async set(key: string, entry: CacheEntry): Promise<void> {
+    if (!this.#ready && !(await this.#usable())) return;
     const ttl = Math.ceil(entry.expiresAt - Date.now());
-    if (ttl <= 0 || !this.#ready) return;
+    if (ttl <= 0) return;
     try {
       await this.#client.set(this.#prefix + key, encodeEntry(entry), 'PX', ttl);
     } catch (err) {
@@ -94,7 +118,7 @@ export class RedisStore implements CacheStore {
   }
 
   async delete(key: string): Promise<boolean> {
-    if (!this.#ready) return false;
+    if (!this.#ready && !(await this.#usable())) return false;
     try {
       return (await this.#client.del(this.#prefix + key)) > 0;
     } catch (err) {
