@@ -147,7 +147,7 @@ export function makeEntry(
     key,
     status,
     headers: storedHeaders(headers),
-    body,
+    body: ownBytes(body),
     responseTime,
     initialAge: age,
     lifetime,
@@ -171,6 +171,15 @@ export function refreshEntry(entry: CacheEntry, notModifiedHeaders: Readonly<Res
     merged[name] = notModifiedHeaders[name];
   }
   return makeEntry(entry.key, entry.status, merged, entry.body, requestTime, responseTime, policy);
+}
+
+/**
+ * The body in a buffer of its own size. A body that is a view into a larger buffer (a socket read,
+ * Node's 8 KiB allocation pool) would keep all of it alive for as long as the entry lives, unseen
+ * by the size accounting; such bodies are copied once when stored.
+ */
+export function ownBytes(body: Uint8Array): Uint8Array {
+  return body.byteOffset === 0 && body.buffer.byteLength === body.byteLength ? body : new Uint8Array(body);
 }
 
 /** Current age of an entry (ms) at `now`. */

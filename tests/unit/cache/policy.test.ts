@@ -107,6 +107,16 @@ describe('keys and entries', () => {
     assert.equal(a, b);
     assert.notEqual(varyValues(request('/', {}), ['accept-encoding']), varyValues(request('/', { 'accept-encoding': '' }), ['accept-encoding']));
   });
+  it('stores a body that is a view into a larger buffer as a copy of its own size', () => {
+    const slab = Buffer.alloc(65536);
+    const view = slab.subarray(100, 1124);
+    const e = makeEntry('k', 200, { 'cache-control': 'max-age=60' }, view, T, T, POLICY);
+    assert.equal(e.body.byteLength, 1024);
+    assert.equal(e.body.buffer.byteLength, 1024, 'the 64 KiB slab is not kept alive by the entry');
+    const own = new Uint8Array(10);
+    assert.equal(makeEntry('k', 200, { 'cache-control': 'max-age=60' }, own, T, T, POLICY).body, own, 'no copy when not needed');
+  });
+
   it('round-trips an entry through the binary codec and rejects foreign bytes', () => {
     const e = makeEntry('k', 200, { 'cache-control': 'max-age=60', 'x-multi': ['a', 'b'] }, Buffer.from('body'), T, T, POLICY);
     const back = decodeEntry(encodeEntry(e));
