@@ -410,6 +410,37 @@ def test_http3_off_by_config(anomaly_server) -> None:
         run(go(), timeout=3)
 
 
+def test_reload_keeps_h3_connections_and_applies_the_new_config(anomaly_server) -> None:
+    def config(body: str) -> dict[str, Any]:
+        return {"sites": [{"routes": [{"path": "/v", "respond": {"body": body}}]}]}
+    s = anomaly_server(config("v1\n"))
+
+    async def go():
+        async with connect(s) as c:
+            first = await c.request("GET", "localhost", "/v")
+            line = await asyncio.get_running_loop().run_in_executor(None, lambda: s.reload(config("v2\n")))
+            second = await c.request("GET", "localhost", "/v")  # same QUIC connection
+            async with connect(s) as fresh:
+                third = await fresh.request("GET", "localhost", "/v")
+            return first.body, line, second.body, third.body
+    first, line, second, third = run(go())
+    assert line is not None and line["msg"] == "configuration reloaded", line
+    assert (first, second, third) == (b"v1\n", b"v2\n", b"v2\n")
+
+
+def test_idle_connection_is_closed_after_idle_timeout(anomaly_server) -> None:
+    s = anomaly_server({**CONFIG, "limits": {"idle_timeout": "1s"}, "log": {"format": "json", "level": "debug", "access": True}},
+                       files=FILES)
+
+    async def go():
+        async with connect(s) as c:
+            assert (await c.request("GET", "localhost", "/hello")).status == 200
+            await asyncio.sleep(2.5)  # aioquic's own idle timeout is 60 s: the server's 1 s decides
+    run(go())
+    line = s.wait_for_log(lambda l: isinstance(l, dict) and l.get("msg") == "QUIC connection closed", timeout=5)
+    assert line["reason"] == "idle timeout", line
+
+
 def test_shutdown_sends_goaway_and_closes_with_no_error(anomaly_server) -> None:
     s = anomaly_server(CONFIG, files=FILES)
 

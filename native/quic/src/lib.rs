@@ -177,6 +177,7 @@ pub struct QuicServer {
 }
 
 /// Transport settings kept to rebuild the quiche config when certificates change.
+#[derive(Clone)]
 struct Transport {
     idle_timeout_ms: u64,
     stream_window: u64,
@@ -773,11 +774,26 @@ impl QuicServer {
         }
     }
 
-    /// New certificates for new connections (after a config reload); live ones keep theirs.
+    /// New certificates, idle timeout and field-section limit for new connections (after a config
+    /// reload); live connections keep theirs.
     #[napi]
-    pub fn reload_certificates(&mut self, cert_path: String, key_path: String) -> Result<()> {
-        let mut next = build_config(&cert_path, &key_path, &self.transport)?;
+    pub fn reload_certificates(
+        &mut self,
+        cert_path: String,
+        key_path: String,
+        idle_timeout_ms: Option<u32>,
+        max_field_section_size: Option<u32>,
+    ) -> Result<()> {
+        let mut transport = self.transport.clone();
+        if let Some(ms) = idle_timeout_ms {
+            transport.idle_timeout_ms = ms as u64;
+        }
+        let mut next = build_config(&cert_path, &key_path, &transport)?;
         std::mem::swap(&mut self.config, &mut next);
+        self.transport = transport;
+        if let Some(size) = max_field_section_size {
+            self.h3config.set_max_field_section_size(size as u64);
+        }
         Ok(())
     }
 

@@ -117,9 +117,10 @@ export class Http3Endpoint implements StreamHost {
     return this.quic.stats();
   }
 
-  /** New certificates for new connections (config reload). */
+  /** New certificates, and the reloaded config's idle timeout and header limit, for new connections. */
   updateCredentials(cert: string, key: string): void {
-    withPemFiles(cert, key, (certPath, keyPath) => this.quic.reloadCertificates(certPath, keyPath));
+    const limits = this.#opts.limits();
+    withPemFiles(cert, key, (certPath, keyPath) => this.quic.reloadCertificates(certPath, keyPath, limits.idleTimeout, limits.maxHeaderSize));
   }
 
   schedule(): void {

@@ -75,7 +75,8 @@ export interface NativeQuicServer {
   shutdown(): void;
   closeAll(): void;
   closeConnection(conn: number, code: number, reason: string): void;
-  reloadCertificates(certPath: string, keyPath: string): void;
+  /** New certificates and limits for new connections (config reload). */
+  reloadCertificates(certPath: string, keyPath: string, idleTimeoutMs?: number, maxFieldSectionSize?: number): void;
   /** Lets the binding send with sendmmsg on the socket's fd (Linux); -1 turns that off. */
   setSendFd(fd: number): void;
   stats(): QuicStats;
