@@ -23,6 +23,12 @@ export interface StoragePolicy {
 const HEURISTIC_STATUSES = new Set([200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501]);
 const HEURISTIC_CAP = 24 * 3600 * 1000;
 
+/**
+ * Fields that have one value: a stored array (an upstream repeating Date, say) keeps its first, so
+ * answers from the cache are valid for every protocol (HTTP/2 refuses repeated singletons).
+ */
+const SINGLETONS = new Set(['date', 'etag', 'last-modified', 'expires', 'content-type', 'location', 'content-location', 'content-encoding', 'content-range']);
+
 /** Hop-by-hop fields (RFC 9110 §7.6.1) and fields a cache recomputes, never stored. */
 const NOT_STORED = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'age', 'content-length', 'set-cookie']);
 
@@ -84,7 +90,8 @@ export function storedHeaders(headers: Readonly<ResponseHeaders>): ResponseHeade
   const out: ResponseHeaders = {};
   for (const name in headers) {
     if (NOT_STORED.has(name) || (extra !== null && extra.has(name))) continue;
-    out[name] = headers[name];
+    const value = headers[name];
+    out[name] = Array.isArray(value) && SINGLETONS.has(name) ? value[0] : value;
   }
   return out;
 }

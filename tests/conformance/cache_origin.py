@@ -13,7 +13,6 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -92,7 +91,7 @@ class Origin:
         if r.delay:
             time.sleep(r.delay)
         status = r.fail or r.status
-        out = {"date": formatdate(usegmt=True), **r.headers}
+        out = dict(r.headers)  # (send_response adds Date and Server)
         if r.etag:
             out["etag"] = r.etag
         if r.last_modified:

@@ -372,3 +372,19 @@ def test_purge_reaches_every_worker_process(anomaly_server, origin) -> None:
     time.sleep(0.3)
     after = fresh_connections(40)
     assert not any(b.endswith("#1") or b.endswith("#2") for b in after), "a worker kept serving the purged entry"
+
+
+def test_hits_over_http2_share_the_entry_stored_over_http1(anomaly_server, origin) -> None:
+    from conftest import ssl_context
+    origin.route("/h2", headers={"cache-control": "max-age=60"}, etag='"h"')
+    srv = anomaly_server(cached_site(origin))
+    # The default key has the scheme in it: both go to the TLS port, HTTP/1.1 then HTTP/2.
+    with httpx.Client(base_url=srv.tls_url, verify=ssl_context(srv.ca_path), timeout=10.0) as c1:
+        first = c1.get("/h2")
+        assert first.http_version == "HTTP/1.1" and "fwd=uri-miss" in status(first)
+    with httpx.Client(base_url=srv.tls_url, verify=ssl_context(srv.ca_path), http2=True, timeout=10.0) as c2:
+        hit = c2.get("/h2")
+        assert hit.http_version == "HTTP/2"
+        assert hit.text == "/h2 #1" and "hit" in status(hit)
+        assert c2.get("/h2", headers={"if-none-match": '"h"'}).status_code == 304
+    assert origin.count("/h2") == 1

@@ -91,6 +91,7 @@ describe('storability (RFC 9111 §3)', () => {
   it('drops hop-by-hop fields, those named by Connection, Age and Set-Cookie', () => {
     const kept = storedHeaders({ connection: 'x-hop', 'x-hop': '1', 'keep-alive': 't', age: '3', 'set-cookie': 'a', 'transfer-encoding': 'chunked', etag: '"e"' });
     assert.deepEqual(kept, { etag: '"e"' });
+    assert.deepEqual(storedHeaders({ date: ['a', 'b'], vary: ['x', 'y'] }), { date: 'a', vary: ['x', 'y'] }, 'singletons keep their first value');
   });
 });
 
