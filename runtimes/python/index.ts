@@ -68,15 +68,41 @@ function newStats(): RuntimeStats {
 
 let nextId = 1;
 
+/** Where one loaded instance lives: its worker, its id there, and how to hand the worker back. */
+interface Placement {
+  readonly worker: PyWorker;
+  readonly id: number;
+  readonly release: (w: PyWorker) => void;
+}
+
 class PythonInstance implements AppInstance {
   readonly stats: RuntimeStats = newStats();
+  #at: Placement;
   #broken = false;
   #disposed = false;
 
-  constructor(private readonly worker: PyWorker, readonly id: number, private readonly file: string, private readonly limits: RuntimeLimits, private readonly release: (w: PyWorker) => void) {}
+  constructor(
+    at: Placement,
+    private readonly file: string,
+    private readonly limits: RuntimeLimits,
+    /** Loads the same source again on a live worker (when this one's worker was stopped under it). */
+    private readonly relocate: () => Promise<Placement>,
+  ) {
+    this.#at = at;
+  }
 
   get broken(): boolean {
-    return this.#broken || this.worker.dead;
+    return this.#broken;
+  }
+
+  /**
+   * A worker can stop under an idle instance (another instance on it ran away, during a reload's
+   * overlap): the instance then loads itself on a live worker before serving, instead of failing.
+   */
+  async #live(): Promise<Placement> {
+    if (!this.#at.worker.dead) return this.#at;
+    this.#at = await this.relocate();
+    return this.#at;
   }
 
   async handle(req: GuestRequest): Promise<GuestResponse> {
@@ -84,7 +110,8 @@ class PythonInstance implements AppInstance {
     const started = performance.now();
     this.stats.calls++;
     try {
-      const res = await this.worker.call(nextId++, this.id, this.file, encodeFrame(req), bodyForWorker(req.body), this.limits.deadlineMs);
+      const at = await this.#live();
+      const res = await at.worker.call(nextId++, at.id, this.file, encodeFrame(req), bodyForWorker(req.body), this.limits.deadlineMs);
       if (typeof res.body === 'string' && res.body.length * 3 > this.limits.maxResponseBytes) {
         const bytes = Buffer.byteLength(res.body);
         if (bytes > this.limits.maxResponseBytes) {
@@ -108,8 +135,8 @@ class PythonInstance implements AppInstance {
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
-    this.worker.unload(this.id);
-    this.release(this.worker);
+    this.#at.worker.unload(this.#at.id);
+    this.#at.release(this.#at.worker);
   }
 }
 
@@ -235,37 +262,43 @@ export function pythonRuntime(options: PythonRuntimeOptions = {}): Runtime {
     return pending;
   };
 
+  /** Places and loads one instance of the source: a worker of its app's group, then the module in it. */
+  const loadOne = async (source: AppSource, limits: RuntimeLimits): Promise<Placement> => {
+    const key = groupOf(source.file);
+    const appDir = dirname(source.file); // mounted only when it exists on this machine
+    const inst = nextId++;
+    let worker: PyWorker;
+    try {
+      worker = await place(key, source.code, appDir, inst);
+      await worker.ready;
+    } catch (err) {
+      throw new GuestError('load', `python: ${err instanceof Error ? err.message : String(err)}`, { file: source.file }, { cause: err });
+    }
+    const rel = release(key);
+    let failure;
+    try {
+      failure = await worker.load(nextId++, inst, source.file, source.code, limits.memoryBytes, limits.maxResponseBytes, Math.max(limits.deadlineMs, minLoadMs));
+    } catch (err) {
+      worker.instances.delete(inst);
+      rel(worker);
+      const e = err instanceof GuestError ? err : null;
+      throw new GuestError('load', `${source.file}: ${e?.message ?? String(err)}`, { file: source.file, line: e?.line ?? null }, { cause: err });
+    }
+    if (failure !== null) {
+      worker.unload(inst);
+      rel(worker);
+      const [, message, line] = failure;
+      throw new GuestError('load', message, { file: source.file, line: line || null });
+    }
+    return { worker, id: inst, release: rel };
+  };
+
   return {
     id: 'pyodide',
     extensions: ['.py'],
     async load(source: AppSource, limits: RuntimeLimits): Promise<AppInstance> {
-      const key = groupOf(source.file);
-      const appDir = dirname(source.file); // mounted only when it exists on this machine
-      const inst = nextId++;
-      let worker: PyWorker;
-      try {
-        worker = await place(key, source.code, appDir, inst);
-        await worker.ready;
-      } catch (err) {
-        throw new GuestError('load', `python: ${err instanceof Error ? err.message : String(err)}`, { file: source.file }, { cause: err });
-      }
-      const rel = release(key);
-      let failure;
-      try {
-        failure = await worker.load(nextId++, inst, source.file, source.code, limits.memoryBytes, limits.maxResponseBytes, Math.max(limits.deadlineMs, minLoadMs));
-      } catch (err) {
-        worker.instances.delete(inst);
-        rel(worker);
-        const e = err instanceof GuestError ? err : null;
-        throw new GuestError('load', `${source.file}: ${e?.message ?? String(err)}`, { file: source.file, line: e?.line ?? null }, { cause: err });
-      }
-      if (failure !== null) {
-        worker.unload(inst);
-        rel(worker);
-        const [, message, line] = failure;
-        throw new GuestError('load', message, { file: source.file, line: line || null });
-      }
-      return new PythonInstance(worker, inst, source.file, limits, rel);
+      const at = await loadOne(source, limits);
+      return new PythonInstance(at, source.file, limits, () => loadOne(source, limits));
     },
   };
 }

@@ -126,6 +126,19 @@ def handler(req):
     }
   });
 
+  it('an idle instance whose worker was stopped under it loads itself on a live worker and answers', async () => {
+    // Two versions of one app share a worker (as during a reload); the old one runs away.
+    const own = pythonRuntime({ group: () => 'relocate' });
+    const file = '/virtual/spec/shared.py';
+    const runaway = await own.load({ file, code: 'import time\ndef handler(req):\n    time.sleep(30)\n' }, { ...SUITE_LIMITS, deadlineMs: 300 });
+    const idle = await own.load({ file, code: 'n = 0\ndef handler(req):\n    global n\n    n += 1\n    return f"idle {n}"\n' }, SUITE_LIMITS);
+    live.push(runaway, idle);
+    assert.equal(bodyText(await idle.handle(guestRequest())), 'idle 1');
+    await assert.rejects(runaway.handle(guestRequest()), (e: unknown) => e instanceof GuestError && e.kind === 'deadline');
+    assert.equal(bodyText(await idle.handle(guestRequest())), 'idle 1', 'reloaded on a fresh worker (its state starts over)');
+    assert.equal(idle.broken, false);
+  });
+
   it('a loop at the top level of the file is a load error', async () => {
     await assert.rejects(load('while True:\n    pass\n', '/virtual/spec/toploop.py'), (e: unknown) => e instanceof GuestError && e.kind === 'load' && /interrupted|terminated/.test(e.message));
   });
