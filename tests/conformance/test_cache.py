@@ -391,3 +391,20 @@ def test_hits_over_http2_share_the_entry_stored_over_http1(anomaly_server, origi
         assert hit.text == "/h2 #1" and "hit" in status(hit)
         assert c2.get("/h2", headers={"if-none-match": '"h"'}).status_code == 304
     assert origin.count("/h2") == 1
+
+
+def test_a_reload_keeps_the_entries_of_an_unchanged_zone(anomaly_server, origin) -> None:
+    origin.route("/rl", headers={"cache-control": "max-age=600"})
+    config = cached_site(origin, {"zone": "main"}, {"main": {"store": "memory", "max_size": "8MB"}})
+    srv = anomaly_server(config)
+    with client(srv) as c:
+        c.get("/rl")
+        changed = cached_site(origin, {"zone": "main", "stale_if_error": "1m"}, {"main": {"store": "memory", "max_size": "8MB"}})
+        changed["sites"][0]["routes"].insert(0, {"path": "/other", "respond": {"body": "x"}})
+        line = srv.reload(changed)
+        assert line is not None and "reloaded" in str(line.get("msg")), line
+        assert "hit" in status(c.get("/rl")), "route options changed, the zone did not: its entries stay"
+        resized = cached_site(origin, {"zone": "main"}, {"main": {"store": "memory", "max_size": "16MB"}})
+        srv.reload(resized)
+        assert "fwd=uri-miss" in status(c.get("/rl")), "a zone whose options changed starts empty"
+    assert origin.count("/rl") == 2
