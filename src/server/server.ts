@@ -9,6 +9,8 @@ import { accessLogger, type AccessSink } from '../observe/access-log.js';
 import { createHttp1RequestListener } from '../protocols/http1/adapter.js';
 import { createHttp1UpgradeListener } from '../protocols/http1/upgrade.js';
 import { createHttp2StreamListener } from '../protocols/http2/adapter.js';
+import type { ExtraValue } from '../protocols/headers-out.js';
+import { altSvcFor } from '../protocols/http3/alt-svc.js';
 import { Http3Endpoint } from '../protocols/http3/endpoint.js';
 import { loadBinding } from '../protocols/http3/native.js';
 import { ConnectionRegistry, type Connection, type ConnectionCounts } from './connections.js';
@@ -81,7 +83,7 @@ export class AnomalyServer {
   #startedAt = new Date();
   #reloadChain: Promise<void> = Promise.resolve();
   /** Fields added to every HTTP/1.1 and HTTP/2 response (alt-svc while HTTP/3 is up). */
-  readonly #extraHeaders: Array<readonly [string, string]> = [];
+  readonly #extraHeaders: Array<readonly [string, ExtraValue]> = [];
   #http3: Http3Endpoint | null = null;
 
   constructor(deps: ServerDeps) {
@@ -190,7 +192,7 @@ export class AnomalyServer {
       return;
     }
     if (this.#deps.http3Role === 'advertise') {
-      this.#extraHeaders.push(['alt-svc', `h3=":${port}"; ma=86400`]);
+      this.#extraHeaders.push(['alt-svc', altSvcFor(certs.defaultPem.cert, port)]);
       return;
     }
     const processor = (): Dispatcher => this.#dispatcher as Dispatcher;
@@ -211,7 +213,7 @@ export class AnomalyServer {
       this.#logger.warn({ err: (err as Error).message }, 'HTTP/3 is off: the UDP listener could not start');
       return;
     }
-    this.#extraHeaders.push(['alt-svc', `h3=":${port}"; ma=86400`]);
+    this.#extraHeaders.push(['alt-svc', altSvcFor(certs.defaultPem.cert, port)]);
     this.#logger.info({ port }, `HTTP/3 (QUIC) on UDP port ${port}, advertised with alt-svc`);
   }
 
@@ -235,6 +237,10 @@ export class AnomalyServer {
     this.#dispatcher = dispatcher;
     this.#applyLimits(config.limits);
     if (certs !== null) this.#listener?.updateDefaultCredentials(certs.defaultPem.cert, certs.defaultPem.key);
+    // alt-svc follows the default certificate HTTP/3 serves.
+    const altSvc = this.#extraHeaders.findIndex(([name]) => name === 'alt-svc');
+    const port = this.#listener?.tlsPort ?? null;
+    if (certs !== null && altSvc !== -1 && port !== null) this.#extraHeaders[altSvc] = ['alt-svc', altSvcFor(certs.defaultPem.cert, port)];
     if (certs !== null && this.#http3 !== null) {
       try {
         this.#http3.updateCredentials(certs.defaultPem.cert, certs.defaultPem.key);

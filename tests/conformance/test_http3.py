@@ -98,6 +98,17 @@ def test_get_static_over_h3_and_alt_svc_on_h1_h2(srv: AnomalyServer) -> None:
             assert resp.headers["alt-svc"] == f'h3=":{srv.tls_port}"; ma=86400'
 
 
+def test_alt_svc_only_for_hosts_the_h3_certificate_covers(anomaly_server) -> None:
+    """HTTP/3 serves the default certificate: hosts with their own certificate get no alt-svc."""
+    s = anomaly_server({"sites": [{"hosts": ["other.test"], "routes": [{"path": "/*", "respond": {"body": "other\n"}}]},
+                                  {"routes": [{"path": "/*", "respond": {"body": "default\n"}}]}]})
+    with httpx.Client(verify=False, timeout=10) as c:
+        mine = c.get(f"{s.tls_url}/", headers={"host": "localhost"})
+        other = c.get(f"{s.tls_url}/", headers={"host": "other.test"})
+    assert mine.text == "default\n" and mine.headers.get("alt-svc") == f'h3=":{s.tls_port}"; ma=86400'
+    assert other.text == "other\n" and "alt-svc" not in other.headers
+
+
 def test_protocol_is_h3_in_access_log_and_echo(srv: AnomalyServer) -> None:
     async def go():
         async with connect(srv) as c:

@@ -4,7 +4,7 @@ import { HeaderMap } from '../../core/headers.js';
 import type { RequestProcessor } from '../../core/processor.js';
 import { Request, type ConnectionInfo } from '../../core/request.js';
 import { bodyLength, statusHasNoBody, type Response } from '../../core/response.js';
-import type { ExtraHeaders } from '../headers-out.js';
+import { extraValue, type ExtraHeaders } from '../headers-out.js';
 import { bodyStream, discardBody, streamReport } from '../stream-report.js';
 import { checkHead } from './head-rules.js';
 
@@ -117,7 +117,10 @@ function writeResponse(
   const headers = res.headers;
   const flat: unknown[] = [];
   for (const name in headers) flat.push(name, headers[name]);
-  for (let i = 0; i < extra.length; i++) flat.push(extra[i][0], extra[i][1]);
+  for (let i = 0; i < extra.length; i++) {
+    const value = extraValue(extra[i][1], req.host);
+    if (value !== null) flat.push(extra[i][0], value);
+  }
 
   // A request body nobody read: small ones node:http drains for keep-alive; big or unknown ones
   // would cost us their whole upload, so close instead (and always after 413).

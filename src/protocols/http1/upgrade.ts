@@ -7,7 +7,7 @@ import type { RequestProcessor } from '../../core/processor.js';
 import { Request, type ConnectionInfo } from '../../core/request.js';
 import { bodyLength, statusHasNoBody, type Response } from '../../core/response.js';
 import type { ConnectionUpgrade } from '../../core/upgrade.js';
-import type { ExtraHeaders } from '../headers-out.js';
+import { extraValue, type ExtraHeaders } from '../headers-out.js';
 import { bodyStream, discardBody } from '../stream-report.js';
 import { checkHead } from './head-rules.js';
 
@@ -142,7 +142,10 @@ function writeRaw(socket: Duplex, req: Request, res: Response, extra: ExtraHeade
     if (Array.isArray(value)) for (const v of value) line(name, v);
     else line(name, value);
   }
-  for (const [name, value] of extra) line(name, value);
+  for (const [name, value] of extra) {
+    const v = extraValue(value, req.host);
+    if (v !== null) line(name, v);
+  }
   if (length !== null && !statusHasNoBody(res.status)) line('content-length', length);
   line('date', new Date().toUTCString());
   line('connection', 'close');

@@ -4,7 +4,7 @@ import { HeaderMap } from '../../core/headers.js';
 import type { RequestProcessor } from '../../core/processor.js';
 import { Request, type ConnectionInfo } from '../../core/request.js';
 import { bodyLength, isFileBody, statusHasNoBody, type Response } from '../../core/response.js';
-import { CONNECTION_SPECIFIC, type ExtraHeaders } from '../headers-out.js';
+import { CONNECTION_SPECIFIC, extraValue, type ExtraHeaders } from '../headers-out.js';
 import { bodyStream, discardBody, streamReport } from '../stream-report.js';
 
 export interface Http2Options {
@@ -87,7 +87,10 @@ function writeResponse(stream: ServerHttp2Stream, req: Request, res: Response, p
   for (const name in headers) {
     if (!CONNECTION_SPECIFIC.has(name)) out[name] = headers[name];
   }
-  for (let i = 0; i < extra.length; i++) out[extra[i][0]] = extra[i][1];
+  for (let i = 0; i < extra.length; i++) {
+    const value = extraValue(extra[i][1], req.host);
+    if (value !== null) out[extra[i][0]] = value;
+  }
 
   // Ask the client to stop uploading a body we will not read (RFC 9113 §8.1).
   if (req.body.present && !req.body.used && !stream.readableEnded) {
