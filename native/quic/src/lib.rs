@@ -101,6 +101,8 @@ pub struct DriveResult {
     pub events: Vec<Event>,
     /// Milliseconds until drive() should run again without input; -1 for no timer.
     pub timeout: f64,
+    /// Work is left for another drive() soon (a request body read was cut at its per-turn share).
+    pub again: bool,
 }
 
 #[napi(object)]
@@ -380,6 +382,7 @@ impl QuicServer {
             packets: out.packed().into(),
             events,
             timeout: timeout.map_or(-1.0, |t| t.as_secs_f64() * 1000.0),
+            again: !self.dirty.is_empty(),
         }
     }
 
@@ -611,6 +614,10 @@ impl QuicServer {
             // quiche forgets a stream once everything sent on it is acknowledged.
             let q = &mut c.q;
             c.unacked.retain(|sid| !matches!(q.stream_capacity(*sid), Err(quiche::Error::InvalidStreamState(_))));
+        }
+        // A body read stopped at READ_CHUNK: come back on the next drive() even if no packet arrives.
+        if c.streams.values().any(|st| st.unread && !st.paused) {
+            self.dirty.insert(id);
         }
         if draining && c.streams.is_empty() && c.unacked.is_empty() && c.goaway_sent && !c.q.is_closed() && !c.q.is_draining() {
             let _ = c.q.close(true, H3_NO_ERROR, b"");

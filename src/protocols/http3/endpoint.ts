@@ -170,6 +170,7 @@ export class Http3Endpoint implements StreamHost {
         this.#log.error({ err }, 'HTTP/3 event handling failed');
       }
     }
+    if (result.again) this.schedule();
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
     if (result.timeout >= 0) {

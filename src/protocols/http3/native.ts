@@ -32,6 +32,8 @@ export interface DriveResult {
   readonly events: NativeEvent[];
   /** ms until drive() must run again; -1 when no timer is armed. */
   readonly timeout: number;
+  /** Work is left for another drive() soon (a request body read was cut at its per-turn share). */
+  readonly again: boolean;
 }
 
 export interface QuicServerOptions {
