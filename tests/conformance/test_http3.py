@@ -289,16 +289,43 @@ def test_malformed_frames_close_the_connection_with_the_right_code(srv: AnomalyS
 
 # ------------------------------------------------------------------------------- robustness
 
+def _tree(pid: int) -> list[int]:
+    """The process and its descendants (the supervisor and its worker processes)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    out, queue = [], [pid]
+    while queue:
+        p = queue.pop()
+        out.append(p)
+        queue.extend(children.get(p, []))
+    return sorted(out)
+
+
 def _rss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
+    """RSS of the whole process tree, in kB."""
+    total = 0
+    for p in _tree(pid):
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
 
 
 def test_100k_random_and_truncated_datagrams(srv: AnomalyServer) -> None:
     """Garbage, truncated and bit-flipped Initial packets: no crash, bounded memory, still serving."""
     assert srv.proc is not None
+    pids = _tree(srv.proc.pid)
     before = _rss_kb(srv.proc.pid)
     rng = random.Random(1234)
     # A real client Initial to mutate: captured from aioquic's first datagram.
@@ -331,6 +358,7 @@ def test_100k_random_and_truncated_datagrams(srv: AnomalyServer) -> None:
     sock.close()
     time.sleep(1.0)
     assert srv.running, srv.describe()
+    assert _tree(srv.proc.pid) == pids, "a worker process died (and was replaced)"
     after = _rss_kb(srv.proc.pid)
     assert after - before < 150_000, f"RSS grew from {before} kB to {after} kB"
 
@@ -371,6 +399,7 @@ def _capture_initial(server: AnomalyServer) -> bytes:
 def test_client_that_never_reads_is_bounded(srv: AnomalyServer) -> None:
     """Many streams of a 5 MiB file, then the client goes silent: memory stays bounded, server serves."""
     assert srv.proc is not None
+    pids = _tree(srv.proc.pid)
     before = _rss_kb(srv.proc.pid)
 
     async def go():
@@ -394,6 +423,7 @@ def test_client_that_never_reads_is_bounded(srv: AnomalyServer) -> None:
     time.sleep(1.0)
     after = _rss_kb(srv.proc.pid)
     assert srv.running
+    assert _tree(srv.proc.pid) == pids, "a worker process died (and was replaced)"
     assert after - before < 200_000, f"RSS grew from {before} kB to {after} kB"
 
     async def again():
