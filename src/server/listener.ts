@@ -1,6 +1,7 @@
 import net, { type Server as NetServer, type Socket } from 'node:net';
 import tls, { type TLSSocket } from 'node:tls';
 import { AnomalyError, ErrorCodes } from '../core/errors.js';
+import { MIN_TLS_VERSION, MODERN_CIPHERS } from '../tls/policy.js';
 
 /** How a TCP connection should be spoken to, decided by ALPN (TLS) or by sniffing the preface (plain). */
 export type Routing = 'h1' | 'h2';
@@ -24,6 +25,7 @@ export interface ListenerOptions {
 }
 
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+
 
 /**
  * Accepts connections and classifies them; speaking HTTP is someone else's job.
@@ -58,7 +60,9 @@ export class Listener {
         key: o.tls.key,
         SNICallback: o.tls.sniCallback,
         ALPNProtocols: ['h2', 'http/1.1'],
-        minVersion: 'TLSv1.2',
+        minVersion: MIN_TLS_VERSION,
+        ciphers: MODERN_CIPHERS,
+        honorCipherOrder: true,
         handshakeTimeout: o.handshakeTimeout,
         allowHalfOpen: false,
       });
@@ -107,7 +111,7 @@ export class Listener {
 
   /** Replaces the certificate served to clients that send no SNI (after a reload). */
   updateDefaultCredentials(cert: string, key: string): void {
-    this.#tlsServer?.setSecureContext({ cert, key, minVersion: 'TLSv1.2' });
+    this.#tlsServer?.setSecureContext({ cert, key, minVersion: MIN_TLS_VERSION, ciphers: MODERN_CIPHERS, honorCipherOrder: true });
   }
 
   /** Stops accepting new connections; existing ones are left to the caller to drain. */

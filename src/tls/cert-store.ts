@@ -6,6 +6,7 @@ import { AnomalyError, ErrorCodes } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { ensureLocalCA, type LocalCA } from './local-ca.js';
 import { canonicalNameSet, normalizeHostname, parentDomain, wildcardBase } from './names.js';
+import { MIN_TLS_VERSION, MODERN_CIPHERS } from './policy.js';
 
 /** What the store needs to know about a site (a subset of the config's site). */
 export interface SiteTlsSpec {
@@ -162,7 +163,7 @@ export class CertStore {
 
 function createContext(cert: string, key: string): tls.SecureContext {
   // Node's default cipher list and curves are modern; only the protocol floor is raised.
-  return tls.createSecureContext({ cert, key, minVersion: 'TLSv1.2', honorCipherOrder: true });
+  return tls.createSecureContext({ cert, key, minVersion: MIN_TLS_VERSION, ciphers: MODERN_CIPHERS, honorCipherOrder: true });
 }
 
 async function issueCredential(ca: LocalCA, hosts: readonly string[]): Promise<Credential> {
