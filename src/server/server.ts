@@ -188,7 +188,10 @@ export class AnomalyServer {
     if (!config.listen.http3 || certs === null || port === null) return;
     const loaded = loadBinding();
     if (loaded.binding === null) {
-      this.#logger.warn(`HTTP/3 is off: ${loaded.error}. HTTP/1.1 and HTTP/2 are served as usual; set listen.http3: false to silence this.`);
+      // Said once: by the process that would serve HTTP/3 (with workers, the others stay quiet).
+      if (this.#deps.http3Role !== 'advertise') {
+        this.#logger.warn(`HTTP/3 is off: ${loaded.error}. HTTP/1.1 and HTTP/2 are served as usual; set listen.http3: false to silence this.`);
+      }
       return;
     }
     if (this.#deps.http3Role === 'advertise') {
