@@ -99,14 +99,19 @@ def _pairs_to_multi(pairs: Iterable[tuple[str, str]], lower: bool = False) -> Mu
 
 
 def _section(parts: list[str], at: int) -> tuple[dict[str, str], dict[str, list[str]] | None, int]:
-    """One counted section of the frame at `at`: "<n>" (or "*<n>" when a name repeats), then n name/value
-    pairs. Returns (first values, repeated values or None, index after the section)."""
+    """One counted section of the frame at `at`: "<n>" (or "*<n>" when the host knows a name repeats), then
+    n name/value pairs. Returns (first values, repeated values or None, index after the section)."""
     head = parts[at]
     start = at + 1
     if head[:1] != "*":
-        end = start + 2 * int(head)
-        return dict(zip(parts[start:end:2], parts[start + 1:end:2])), None, end
-    end = start + 2 * int(head[1:])
+        n = int(head)
+        end = start + 2 * n
+        fast = dict(zip(parts[start:end:2], parts[start + 1:end:2]))
+        if len(fast) == n:
+            return fast, None, end
+        # A name repeats after all (headers as received are not marked): take the slow path.
+    else:
+        end = start + 2 * int(head[1:])
     first: dict[str, str] = {}
     many: dict[str, list[str]] = {}
     for i in range(start, end, 2):

@@ -41,9 +41,29 @@ function pushSingle(parts: string[], entries: Iterable<readonly [string, string]
   return nul;
 }
 
+/** Headers as received (no map built): names lower-cased, pseudo-headers (":path") left out. */
+function pushRaw(parts: string[], raw: readonly string[]): boolean {
+  const at = parts.length;
+  parts.push('');
+  let n = 0;
+  let nul = false;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i];
+    if (name.charCodeAt(0) === 58 /* : */) continue;
+    const value = raw[i + 1];
+    parts.push(name.toLowerCase(), value);
+    n++;
+    if (name.includes('\0') || value.includes('\0')) nul = true;
+  }
+  // Repeated names are found by the guest (dict(zip(...)) comes out shorter than the count).
+  parts[at] = String(n);
+  return nul;
+}
+
 export function encodeFrame(req: GuestRequest): string {
   const parts = [req.method, req.path, req.rawQuery, req.protocol, req.scheme, req.host, req.remoteAddress];
-  let nul = pushMulti(parts, req.headers);
+  const raw = req.rawHeaders;
+  let nul = raw !== undefined ? pushRaw(parts, raw) : pushMulti(parts, req.headers);
   nul = pushMulti(parts, req.query) || nul;
   nul = pushSingle(parts, req.cookies) || nul;
   nul = pushSingle(parts, Object.entries(req.params)) || nul;

@@ -46,6 +46,13 @@ def test_request_from_frame_is_decoded_lazily(anomaly: ModuleType) -> None:
     assert req.text() == "body"
 
 
+def test_unmarked_repeats_are_found(anomaly: ModuleType) -> None:
+    # headers as received are not marked "*n": the guest sees that dict(zip(...)) came out shorter
+    f = frame("GET", "/", "", "h1", "http", "h", "r", "3", "x", "1", "y", "2", "x", "3", "0", "0", "0")
+    req = anomaly.Request._from_frame(f, b"")
+    assert req.headers.all("X") == ["1", "3"] and req.headers.get("x") == "1" and req.headers.get("y") == "2"
+
+
 def test_json_frame_when_a_value_has_nul(anomaly: ModuleType) -> None:
     f = json.dumps(["GET", "/", "a=%00", "h1", "http", "h", "r", "0", "1", "a", "\u0000", "0", "0"])
     req = anomaly.Request._from_frame(f, b"")

@@ -19,6 +19,12 @@ describe('Python marshalling', () => {
     assert.deepEqual(JSON.parse(nul).slice(0, 2), ['GET', '/']);
   });
 
+  it('headers as received: pseudo-headers left out, names lower-cased, repeats found by the guest', async () => {
+    const raw = [':method', 'GET', ':path', '/', 'X-Test', 'a', 'x-test', 'b', 'Host', 'h'];
+    const frame = encodeFrame({ ...guestRequest(), rawHeaders: raw });
+    assert.ok(frame.includes('\x003\0x-test\0a\0x-test\0b\0host\0h\0'), JSON.stringify(frame));
+  });
+
   it('the answer string: status, headers, a body that may contain NUL, or none', () => {
     assert.deepEqual(decodeAnswer('s201\x002\0a\x001\0b\x00\0x\0y'), { status: 201, headers: [['a', '1'], ['b', '']], body: 'x\0y' });
     assert.deepEqual(decodeAnswer('n204\x000\0'), { status: 204, headers: [], body: null });
