@@ -11,6 +11,7 @@ import type { AnomalyServer } from '../server/server.js';
 import type { Supervisor } from '../server/workers/supervisor.js';
 import type { AdminControl, ProcessReport, PurgeResult, ReloadResult } from './control.js';
 import { processReport, purgeLocal } from './local.js';
+import { withTenantFiles } from '../tenants/files.js';
 import { tenantsReport } from '../tenants/report.js';
 
 interface CommonOptions {
@@ -23,7 +24,8 @@ interface CommonOptions {
 function validator(file: string | null, parser: ConfigParser): (text: string) => string[] {
   return (text) => {
     try {
-      parser.parse(text, file ?? '<admin>');
+      // Tenant files are read from disk: the new main text is checked together with them.
+      withTenantFiles(parser.parse(text, file ?? '<admin>'), parser);
       return [];
     } catch (err) {
       if (err instanceof ConfigError) return err.problems.map(formatProblem);

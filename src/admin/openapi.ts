@@ -54,6 +54,13 @@ export function openApiDocument(): Record<string, unknown> {
       '/tenants': {
         get: { summary: 'Tenants with their sites and limits', responses: { 200: json({ type: 'object', properties: { tenants: { type: 'array', items: { type: 'object' } } } }, 'tenants'), 401: UNAUTHORISED } },
       },
+      '/tenants/{name}/reload': {
+        post: {
+          summary: "Reload after an edit of the tenant's file: routes whose config did not change keep their handlers (other tenants' apps keep their instances)",
+          parameters: [{ name: 'name', in: 'path', required: true, schema: { type: 'string' } }],
+          responses: { 200: json({ type: 'object', properties: { ok: { const: true }, tenant: { type: 'string' } } }, 'applied'), 404: json(ERROR, 'no such tenant'), 500: json(ERROR, 'not applied'), 401: UNAUTHORISED },
+        },
+      },
       '/upstreams': {
         get: {
           summary: 'Health and in-flight requests of every upstream target, per process',

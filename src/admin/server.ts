@@ -91,6 +91,17 @@ export class AdminServer {
   #route(method: string, path: string): ((req: http.IncomingMessage, res: http.ServerResponse, url: URL) => Promise<void>) | null {
     const c = this.#control;
     const key = `${method} ${path}`;
+    const tenantReload = method === 'POST' ? /^\/tenants\/([^/]+)\/reload$/.exec(path) : null;
+    if (tenantReload !== null) {
+      // A reload keeps every handler whose config did not change: only this tenant's edits apply.
+      return async (_req, res) => {
+        const name = decodeURIComponent(tenantReload[1]);
+        if (!c.tenants().some((t) => (t as { name?: string }).name === name)) throw new AdminHttpError(404, { error: `no tenant "${name}"` });
+        this.#configFile();
+        const r = await this.#serialised(() => c.reload());
+        sendJson(res, r.ok ? 200 : 500, r.ok ? { ok: true, tenant: name } : { ok: false, error: r.message });
+      };
+    }
     switch (key) {
       case 'GET /metrics':
         return async (_req, res) => {

@@ -19,6 +19,8 @@ import { OtlpTracer } from '../observe/tracing/otlp.js';
 import { LocalBuckets, type BucketStore } from '../ratelimit/buckets.js';
 import { RedisBuckets } from '../ratelimit/redis.js';
 import { chainRouteWrappers, RouteLimiter } from '../ratelimit/layer.js';
+import { tenantFiles, withTenantFiles } from '../tenants/files.js';
+import { TenantFileWatchers } from '../tenants/watch.js';
 import { AnomalyServer } from '../server/server.js';
 import { Supervisor, type WorkerPorts } from '../server/workers/supervisor.js';
 import { workerChannel, type WorkerChannel } from '../server/workers/worker.js';
@@ -73,7 +75,7 @@ async function check(args: string[]): Promise<number> {
     return 2;
   }
   try {
-    await loadConfigFile(args[0], standardModules());
+    withTenantFiles(await loadConfigFile(args[0], standardModules()), createConfigParser(standardModules()));
     process.stdout.write(`ok: ${args[0]}\n`);
     return 0;
   } catch (err) {
@@ -108,9 +110,11 @@ async function serve(args: string[]): Promise<number> {
     process.stderr.write(`anomaly: --workers must be a number 1-256 or "auto", got "${values.workers}"\n`);
     return 2;
   }
+  const tenantParser = createConfigParser(modules);
   const load = async (): Promise<ServerConfig> => {
     let config: ServerConfig;
-    if (file !== undefined) config = await loadConfigFile(file, modules);
+    // Tenant files (tenants.<name>.file) are parsed like the main file and merged in as the tenant's.
+    if (file !== undefined) config = withTenantFiles(await loadConfigFile(file, modules), tenantParser);
     else if (values.static !== undefined) {
       config = await staticDirConfig(resolve(values.static), {
         tls: values.port !== undefined ? Number(values.port) : 8443,
@@ -140,13 +144,19 @@ function parseWorkers(text: string): number | undefined {
 }
 
 /** Reloads triggered by SIGHUP and by the file watcher, deduplicated by content. */
-function reloadTrigger(file: string | undefined, apply: (why: 'SIGHUP' | 'file changed') => Promise<void>): (why: 'SIGHUP' | 'file changed') => Promise<void> {
+function reloadTrigger(
+  file: string | undefined,
+  apply: (why: 'SIGHUP' | 'file changed') => Promise<void>,
+  extraFiles: () => string[] = () => [],
+): (why: 'SIGHUP' | 'file changed') => Promise<void> {
   // The watcher and SIGHUP often fire for the same edit: a watcher event for content already
   // tried (applied or rejected) is skipped, so one edit gives one reload and one log line.
   let lastTried: string | null = null;
   return async (why) => {
     if (file === undefined) return;
-    const digest = await fileDigest(file);
+    // The tenant files are part of the config: an edit of one is new content too.
+    const digests = await Promise.all([file, ...extraFiles()].map(fileDigest));
+    const digest = digests.join(',');
     if (why === 'file changed' && digest !== null && digest === lastTried) return;
     lastTried = digest;
     await apply(why);
@@ -206,13 +216,19 @@ async function runServer(config: ServerConfig, load: () => Promise<ServerConfig>
       return { ok: false, message };
     }
   };
-  const reload = reloadTrigger(file, async (why) => {
-    if (!started) {
-      pendingReload = true;
-      return;
-    }
-    await applyReload(why);
-  });
+  const reload = reloadTrigger(
+    file,
+    async (why) => {
+      if (!started) {
+        pendingReload = true;
+        return;
+      }
+      await applyReload(why);
+      tenantWatch.sync(worker === null && file !== undefined ? tenantFiles(server.config) : []);
+    },
+    () => tenantFiles(server.config),
+  );
+  const tenantWatch = new TenantFileWatchers(() => void reload('file changed'));
   let watcher: { close(): void } | null = null;
   let admin: AdminServer | null = null;
   const finished = new Promise<number>((done) => {
@@ -226,6 +242,7 @@ async function runServer(config: ServerConfig, load: () => Promise<ServerConfig>
       }
       stopping = true;
       watcher?.close();
+      tenantWatch.close();
       void admin?.stop();
       logger.info({ signal, drainMs: server.config?.limits.drainTimeout }, 'draining: finishing in-flight requests');
       void server.stop().then(async () => {
@@ -285,6 +302,7 @@ async function runServer(config: ServerConfig, load: () => Promise<ServerConfig>
   }
   announce({ tlsPort: server.tlsPort, plainPort: server.plainPort, localCaPath: server.localCaPath }, config, logger);
   if (file !== undefined) watcher = watchConfigFile(resolve(file), () => void reload('file changed'));
+  if (file !== undefined) tenantWatch.sync(tenantFiles(server.config));
   if (pendingReload) void reload('SIGHUP');
   return finished;
 }
@@ -342,7 +360,15 @@ async function supervise(config: ServerConfig, load: () => Promise<ServerConfig>
         return { ok: false, message: (err as Error).message };
       }
     });
-  const reload = reloadTrigger(file, async (why) => void (await applyReload(why)));
+  const reload = reloadTrigger(
+    file,
+    async (why) => {
+      await applyReload(why);
+      tenantWatch.sync(file === undefined ? [] : tenantFiles(current));
+    },
+    () => tenantFiles(current),
+  );
+  const tenantWatch = new TenantFileWatchers(() => void reload('file changed'));
   const upgrade = (): Promise<void> =>
     serialise(async () => {
       if (!started) return;
@@ -367,6 +393,7 @@ async function supervise(config: ServerConfig, load: () => Promise<ServerConfig>
       }
       stopping = true;
       watcher?.close();
+      tenantWatch.close();
       void admin?.stop();
       logger.info({ signal, drainMs: current.limits.drainTimeout }, 'draining: workers finish their in-flight requests');
       void supervisor.stop().then(() => {
@@ -408,6 +435,7 @@ async function supervise(config: ServerConfig, load: () => Promise<ServerConfig>
   }
   announce(ports, config, logger);
   if (file !== undefined) watcher = watchConfigFile(resolve(file), () => void reload('file changed'));
+  if (file !== undefined) tenantWatch.sync(tenantFiles(current));
   return finished;
 }
 

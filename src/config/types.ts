@@ -38,6 +38,8 @@ export interface RouteConfig {
   rateLimit?: RouteRateLimit | null;
   /** The tenant owning the route's site, resolved (limits and quotas), or null/absent. */
   tenant?: TenantConfig | null;
+  /** Directory the handler's relative paths resolve against, when not the config's (tenant files). */
+  baseDir?: string;
 }
 export interface SiteConfig {
   /** First host or "default". */

@@ -39,6 +39,17 @@ function statusOf(handler: ProvisionedHandler): (() => unknown) | null {
 }
 
 /**
+ * Handler modules whose provisioned handler depends only on its config block (no values shared
+ * through ctx.shared): a reload keeps the handler of a route whose block did not change, so an
+ * app keeps its instances when another route, site or tenant file is edited.
+ */
+const REUSABLE_MODULES: ReadonlySet<string> = new Set(['app']);
+
+function reuseKey(rc: RouteConfig, baseDir: string): string | null {
+  return REUSABLE_MODULES.has(rc.module) ? JSON.stringify([rc.module, rc.path, baseDir, rc.config]) : null;
+}
+
+/**
  * Host → site → route → handler, for one version of the config. A reload builds a new Dispatcher
  * and swaps it in; the old one is disposed once the swap is done.
  */
@@ -49,6 +60,8 @@ export class Dispatcher implements RequestProcessor {
   readonly #listeners: readonly CompletionListener[];
   readonly #shared: SharedScope;
   readonly #reports: ReadonlyArray<{ tag: RouteTag; status: (() => unknown) | null }>;
+  /** Handlers a later config version may take over, by reuseKey. */
+  readonly #reusable: Map<string, ProvisionedHandler>;
 
   private constructor(
     hosts: VirtualHosts<Site>,
@@ -57,8 +70,10 @@ export class Dispatcher implements RequestProcessor {
     logger: Logger,
     listeners: readonly CompletionListener[],
     reports: ReadonlyArray<{ tag: RouteTag; status: (() => unknown) | null }>,
+    reusable: Map<string, ProvisionedHandler>,
   ) {
     this.#reports = reports;
+    this.#reusable = reusable;
     this.#hosts = hosts;
     this.#provisioned = provisioned;
     this.#shared = shared;
@@ -73,6 +88,7 @@ export class Dispatcher implements RequestProcessor {
     logger: Logger,
     listeners: readonly CompletionListener[],
     wrapRoute?: RouteWrapper,
+    previous?: Dispatcher | null,
   ): Promise<Dispatcher> {
     const byId = new Map(modules.map((m) => [m.id, m]));
     const provisioned: ProvisionedHandler[] = [];
@@ -80,6 +96,9 @@ export class Dispatcher implements RequestProcessor {
     const sections = config.sections ?? {};
     const sites: Array<{ hosts: readonly string[]; site: Site }> = [];
     const reports: Array<{ tag: RouteTag; status: (() => unknown) | null }> = [];
+    const reusable = new Map<string, ProvisionedHandler>();
+    /** Handlers taken over from `previous`: still its own until this build succeeds. */
+    const adopted = new Set<ProvisionedHandler>();
     try {
       for (const siteConfig of config.sites) {
         const routes: Route[] = [];
@@ -87,18 +106,27 @@ export class Dispatcher implements RequestProcessor {
           const module = byId.get(rc.module);
           if (module === undefined) throw new AnomalyError(ErrorCodes.CONFIG_MODULE, `${rc.where}: unknown handler "${rc.module}"`);
           let handler: ProvisionedHandler;
-          try {
-            handler = await module.create(rc.config, {
-              logger: logger.child({ module: module.id, route: rc.path }),
-              baseDir: config.baseDir,
-              dataDir: config.storage,
-              sections,
-              shared: shared.get,
-            });
-          } catch (err) {
-            const message = err instanceof Error ? err.message : String(err);
-            throw new AnomalyError(ErrorCodes.CONFIG_MODULE, `${rc.where}: ${rc.module}: ${message}`, { cause: err });
+          const baseDir = rc.baseDir ?? config.baseDir;
+          const key = reuseKey(rc, baseDir);
+          const kept = key === null || reusable.has(key) || previous == null ? undefined : previous.#reusable.get(key);
+          if (kept !== undefined) {
+            handler = kept;
+            adopted.add(kept);
+          } else {
+            try {
+              handler = await module.create(rc.config, {
+                logger: logger.child({ module: module.id, route: rc.path }),
+                baseDir,
+                dataDir: config.storage,
+                sections,
+                shared: shared.get,
+              });
+            } catch (err) {
+              const message = err instanceof Error ? err.message : String(err);
+              throw new AnomalyError(ErrorCodes.CONFIG_MODULE, `${rc.where}: ${rc.module}: ${message}`, { cause: err });
+            }
           }
+          if (key !== null && !reusable.has(key)) reusable.set(key, handler);
           provisioned.push(handler);
           const status = statusOf(handler);
           const engine = rc.module === 'app' && status !== null ? ((status() as { engine?: string }).engine ?? null) : null;
@@ -123,11 +151,16 @@ export class Dispatcher implements RequestProcessor {
         sites.push({ hosts: siteConfig.hosts, site: { name: siteConfig.name, limits: siteConfig.limits, router: new Router(routes) } });
       }
     } catch (err) {
-      await disposeAll(provisioned, logger);
+      await disposeAll(
+        provisioned.filter((h) => !adopted.has(h)),
+        logger,
+      );
       await shared.dispose(logger);
       throw err;
     }
-    return new Dispatcher(new VirtualHosts(sites), provisioned, shared, logger, listeners, reports);
+    // The new version owns the adopted handlers now: the previous one must not dispose them.
+    if (previous != null && adopted.size > 0) previous.#release(adopted);
+    return new Dispatcher(new VirtualHosts(sites), provisioned, shared, logger, listeners, reports, reusable);
   }
 
   handle(req: Request): HandlerResult {
@@ -171,6 +204,11 @@ export class Dispatcher implements RequestProcessor {
     }
     this.#logger.error({ err, method: req.method, path: req.path, route: req.route }, 'handler threw');
     return errorResponse(500);
+  }
+
+  #release(handlers: ReadonlySet<ProvisionedHandler>): void {
+    for (let i = this.#provisioned.length - 1; i >= 0; i--) if (handlers.has(this.#provisioned[i])) this.#provisioned.splice(i, 1);
+    for (const [key, h] of this.#reusable) if (handlers.has(h)) this.#reusable.delete(key);
   }
 
   /** Every route of this config version with what its handler reports about itself. */

@@ -230,7 +230,8 @@ export class AnomalyServer {
   async #reload(config: ServerConfig): Promise<void> {
     const old = this.#config as ServerConfig;
     const certs = config.listen.tls !== null ? await this.#deps.certificates(config, this.#logger) : null;
-    const dispatcher = await Dispatcher.build(config, this.#deps.modules, this.#logger, this.#listenersFor(config), this.#deps.wrapRoute);
+    // Routes whose handler config is unchanged keep their handler (apps keep their instances).
+    const dispatcher = await Dispatcher.build(config, this.#deps.modules, this.#logger, this.#listenersFor(config), this.#deps.wrapRoute, this.#dispatcher);
     const listenChanged =
       old.listen.tls !== config.listen.tls || old.listen.plain !== config.listen.plain || old.listen.address !== config.listen.address;
     if (listenChanged) this.#logger.warn({ file: config.source }, 'listen addresses changed: restart anomaly to apply them (the rest of the config was applied)');

@@ -39,6 +39,8 @@ export interface TenantConfig {
   readonly maxConcurrent: number;
   readonly maxBody: number | null;
   readonly apps: { readonly deadline: number | null; readonly memory: number | null };
+  /** A file with the tenant's own sites (and upstreams, caches), as written (resolved by files.ts). */
+  readonly file: string | null;
 }
 
 /** What applies to one route, resolved at config time (RouteConfig.limits). */
@@ -76,6 +78,7 @@ export const tenantsSchema: Record<string, unknown> = {
       client_rate_limit: rateSchema,
       max_concurrent: { type: 'integer', minimum: 0 },
       max_body: { type: ['string', 'integer'] },
+      file: { type: 'string', minLength: 1 },
       apps: {
         type: 'object',
         additionalProperties: false,
@@ -118,6 +121,7 @@ export function normaliseTenants(raw: unknown): TenantConfig[] {
         deadline: apps.deadline === undefined ? null : parseDuration(apps.deadline as string | number),
         memory: apps.memory === undefined ? null : parseSize(apps.memory as string | number),
       },
+      file: typeof block.file === 'string' ? block.file : null,
     };
   });
 }
@@ -206,15 +210,22 @@ export function applyTenants(data: Raw, sites: SiteConfig[]): TenantConfig[] {
     const tenant = typeof raw.tenant === 'string' ? byName.get(raw.tenant) : undefined;
     if (tenant === undefined) return;
     site.tenant = tenant.name;
-    const ownMaxBody = isMap(raw.limits) && raw.limits.max_body !== undefined;
-    if (tenant.maxBody !== null && !ownMaxBody) site.limits = { ...site.limits, maxBody: tenant.maxBody };
-    for (const route of site.routes) {
-      route.tenant = tenant;
-      // Over-quota values were reported by tenantProblems; here only the defaults are filled in.
-      if (route.module === 'app' && isMap(route.config)) applyAppQuotas(tenant, route.config);
-    }
+    assignTenant(site, tenant, isMap(raw.limits) && raw.limits.max_body !== undefined);
   });
   return tenants;
+}
+
+/**
+ * Makes `site` the tenant's: its name on the site and routes, the tenant's max_body unless the
+ * site has its own, the tenant's app quotas as defaults (over-quota values are reported elsewhere).
+ */
+export function assignTenant(site: SiteConfig, tenant: TenantConfig, ownMaxBody: boolean): void {
+  site.tenant = tenant.name;
+  if (tenant.maxBody !== null && !ownMaxBody) site.limits = { ...site.limits, maxBody: tenant.maxBody };
+  for (const route of site.routes) {
+    route.tenant = tenant;
+    if (route.module === 'app' && isMap(route.config)) applyAppQuotas(tenant, route.config);
+  }
 }
 
 /** Where token buckets live (`rate_limits:`): this process (default) or a shared Redis. */

@@ -148,3 +148,68 @@ def test_two_instances_share_the_tenant_bucket_through_redis(anomaly_server, red
             statuses.append(c.get(two.plain_url + "/").status_code)
     # One bucket of 10 for both instances (each alone would have allowed all its 8).
     assert statuses.count(200) == 10 and statuses.count(429) == 6, statuses
+
+
+def tenant_file(name: str, body: str, instances: int = 1) -> str:
+    return json.dumps({"sites": [{"hosts": [f"{name}.test"], "routes": [
+        {"path": "/app", "app": {"file": "app.js", "instances": instances}},
+        {"path": "/*", "respond": {"body": body}},
+    ]}]})
+
+
+def test_tenant_files_reload_alone(anomaly_server) -> None:
+    admin_port = free_port()
+    app = (ROOT / "apps" / "hello" / "app.js").read_text()
+    server = anomaly_server({
+        "log": {"format": "json", "level": "info", "access": False},
+        "admin": {"listen": f"127.0.0.1:{admin_port}", "token": TOKEN},
+        "tenants": {"a": {"file": "{root}/a/tenant.yaml"}, "b": {"file": "{root}/b/tenant.yaml", "max_body": "1kb"}},
+        "sites": [{"routes": [{"path": "/*", "respond": {"body": "main\n"}}]}],
+    }, files={"a/tenant.yaml": tenant_file("a", "a1\n"), "b/tenant.yaml": tenant_file("b", "b1\n"), "a/app.js": app, "b/app.js": app})
+    admin = f"http://127.0.0.1:{admin_port}"
+    auth = {"authorization": f"Bearer {TOKEN}"}
+
+    def get(host: str, path: str = "/") -> httpx.Response:
+        return httpx.get(f"{server.plain_url}{path}", headers={"host": host}, timeout=5)
+
+    def apps() -> dict[str, dict[str, Any]]:
+        return {a["tenant"]: a for a in httpx.get(f"{admin}/apps", headers=auth, timeout=5).json()["apps"]}
+
+    assert (get("a.test").text, get("b.test").text, get("other").text) == ("a1\n", "b1\n", "main\n")
+    assert get("a.test", "/app").status_code == 200 and get("b.test", "/app").status_code == 200
+    assert httpx.post(f"{server.plain_url}/", headers={"host": "b.test"}, content=b"x" * 2000, timeout=5).status_code == 413
+    before = apps()
+    assert before["a"]["file"] == str(server.root / "a" / "app.js")
+
+    # Editing tenant a's file reloads (the file is watched); tenant b's app keeps its instances.
+    (server.root / "a" / "tenant.yaml").write_text(tenant_file("a", "a2\n", instances=2))
+    deadline = time.monotonic() + 10
+    while get("a.test").text != "a2\n" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert get("a.test").text == "a2\n" and get("b.test").text == "b1\n"
+    after = apps()
+    assert after["b"]["loadedAt"] == before["b"]["loadedAt"] and after["b"]["stats"]["requests"] == 1, (before["b"], after["b"])
+    assert after["a"]["loadedAt"] != before["a"]["loadedAt"] and after["a"]["pool"]["size"] == 2
+
+    # A broken tenant file is refused with its own file and line; everything keeps serving.
+    mark = len(server.log_lines())
+    (server.root / "a" / "tenant.yaml").write_text('{"sites": [{"hosts": ["a.test"],\n "routes": [{"path": "/", "respnd": {}}]}]}')
+    line = server.wait_for_log(lambda l: "not reloaded" in l.get("msg", ""), timeout=10, start=mark)
+    assert f"{server.root / 'a' / 'tenant.yaml'}:2:" in line["msg"], line
+    assert get("a.test").text == "a2\n"
+
+    (server.root / "a" / "tenant.yaml").write_text(tenant_file("a", "a3\n", instances=2))
+    r = httpx.post(f"{admin}/tenants/a/reload", headers=auth, timeout=30)
+    assert r.status_code == 200 and get("a.test").text == "a3\n"
+    assert apps()["b"]["loadedAt"] == before["b"]["loadedAt"]
+    assert httpx.post(f"{admin}/tenants/zzz/reload", headers=auth, timeout=5).status_code == 404
+
+
+def test_tenant_file_may_hold_only_what_a_tenant_owns(tmp_path) -> None:
+    (tmp_path / "t.yaml").write_text('listen: { plain: 9 }\nsites: [ { hosts: [t.test], routes: [ { path: /, respond: {} } ] } ]\n')
+    (tmp_path / "main.yaml").write_text('tenants: { t: { file: t.yaml } }\nsites: [ { hosts: [t.test], routes: [ { path: /, respond: {} } ] } ]\n')
+    run = subprocess.run(["node", str(ROOT / "bin" / "anomaly.js"), "check", str(tmp_path / "main.yaml")], capture_output=True, text=True, timeout=30)
+    assert run.returncode == 1 and "t.yaml" in run.stderr and "listen" in run.stderr, run.stderr
+    (tmp_path / "t.yaml").write_text('sites: [ { hosts: [t.test], routes: [ { path: /, respond: {} } ] } ]\n')
+    run = subprocess.run(["node", str(ROOT / "bin" / "anomaly.js"), "check", str(tmp_path / "main.yaml")], capture_output=True, text=True, timeout=30)
+    assert run.returncode == 1 and 'host "t.test" is already served' in run.stderr, run.stderr

@@ -53,6 +53,7 @@ const tenant = (over: Partial<TenantConfig>): TenantConfig => ({
   maxConcurrent: 0,
   maxBody: null,
   apps: { deadline: null, memory: null },
+  file: null,
   ...over,
 });
 
