@@ -402,6 +402,12 @@ impl QuicServer {
                     return;
                 }
                 if !quiche::version_is_supported(hdr.version) {
+                    // RFC 9000 §5.2.2/§14.1: only a datagram of at least 1200 bytes earns a Version
+                    // Negotiation answer (no amplification for small spoofed ones).
+                    if pkt.len() < 1200 {
+                        self.dropped += 1;
+                        return;
+                    }
                     let n = match quiche::negotiate_version(&hdr.scid, &hdr.dcid, &mut self.buf) {
                         Ok(n) => n,
                         Err(_) => return,

@@ -79,8 +79,9 @@ describe('native QUIC server under junk datagrams', { skip }, () => {
           d = fakeInitial(1200 + (i % 150));
           break;
         default: {
-          // Short header with an unknown connection ID, and an unsupported version (→ version negotiation).
-          d = randomBytes(60);
+          // Short header with an unknown connection ID; an unsupported version, small (dropped) or
+          // padded to 1200 bytes (→ version negotiation).
+          d = randomBytes(i % 3 === 0 ? 1200 : 60);
           d[0] = i % 2 === 0 ? 0x40 : 0xc0;
           if (i % 2 === 1) d.writeUInt32BE(0x0a0a0a0a, 1);
         }
