@@ -8,13 +8,13 @@
 // Plain HTTP/1.1 on loopback. Each server runs alone (one at a time) so the RSS is its own.
 // Needs `ulimit -n` above N plus a margin for both this process and the servers.
 import net from 'node:net';
-import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { freePorts, waitReady } from './lib/net.mjs';
-import { ProcessRegistry, processTree } from './lib/procs.mjs';
+import { ProcessRegistry, treeRssMiB } from './lib/procs.mjs';
 import { median } from './lib/report.mjs';
 
 const benchDir = dirname(fileURLToPath(import.meta.url));
@@ -33,18 +33,6 @@ process.on('SIGINT', () => {
   registry.killAllSync();
   process.exit(130);
 });
-
-/** RSS of a process tree in KiB (VmRSS of each process). */
-function treeRssKiB(pid) {
-  let kib = 0;
-  for (const p of processTree(pid)) {
-    try {
-      const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
-      if (m) kib += Number(m[1]);
-    } catch {}
-  }
-  return kib;
-}
 
 function nginxConf(dir, port) {
   for (const sub of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(dir, sub), { recursive: true });
@@ -138,19 +126,19 @@ try {
         await waitReady({ transport: 'h1', port, path: '/hello', expectBytes: 11, timeoutMs: 20_000, exited: child.exited });
         await openIdle(port, 50); // warm: first allocations, JIT
         await new Promise((res) => setTimeout(res, 500));
-        base = treeRssKiB(child.pid);
+        base = treeRssMiB(child.pid);
         const sockets = await openIdle(port, N);
         await new Promise((res) => setTimeout(res, 2000));
-        loaded = treeRssKiB(child.pid);
+        loaded = treeRssMiB(child.pid);
         const open = sockets.filter((s) => !s.destroyed).length;
-        perConn.push(((loaded - base) * 1024) / N);
-        process.stderr.write(`  ${name} run ${r + 1}: ${open} connections open, RSS ${(base / 1024).toFixed(1)} -> ${(loaded / 1024).toFixed(1)} MiB\n`);
+        perConn.push(((loaded - base) * 1024 * 1024) / N);
+        process.stderr.write(`  ${name} run ${r + 1}: ${open} connections open, RSS ${base.toFixed(1)} -> ${loaded.toFixed(1)} MiB\n`);
         for (const s of sockets) s.destroy();
       } finally {
         await registry.stop(child);
       }
     }
-    results.push({ name, baseMiB: base / 1024, loadedMiB: loaded / 1024, bytesPerConnection: median(perConn) });
+    results.push({ name, baseMiB: base, loadedMiB: loaded, bytesPerConnection: median(perConn) });
   }
 } finally {
   await registry.stopAll();

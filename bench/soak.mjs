@@ -11,7 +11,7 @@
 // process tree is sampled every 10 s. Pass: 0 failed requests, RSS drift under 10% from the end
 // of the warm-up (a fifth of the run, at least 1 minute) to the end.
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,7 +20,7 @@ import { makeCertificate } from './lib/cert.mjs';
 import { parseWrk } from './lib/load.mjs';
 import { freePorts, waitReady } from './lib/net.mjs';
 import { nginxCommand } from './lib/nginx.mjs';
-import { ProcessRegistry, processTree } from './lib/procs.mjs';
+import { ProcessRegistry, treeRssMiB } from './lib/procs.mjs';
 
 const BENCH = dirname(fileURLToPath(import.meta.url));
 const REPO = dirname(BENCH);
@@ -42,16 +42,6 @@ process.on('SIGINT', () => {
   registry.killAllSync();
   process.exit(130);
 });
-
-function rssMiB(pid) {
-  let kib = 0;
-  for (const p of processTree(pid)) {
-    try {
-      kib += Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0);
-    } catch {}
-  }
-  return kib / 1024;
-}
 
 function appSources(version) {
   return {
@@ -159,7 +149,7 @@ async function main() {
 
   const rss = [];
   const changes = [];
-  const sampler = setInterval(() => rss.push({ t: (Date.now() - started) / 1000, mib: rssMiB(server.pid) }), 10_000);
+  const sampler = setInterval(() => rss.push({ t: (Date.now() - started) / 1000, mib: treeRssMiB(server.pid) }), 10_000);
   const changer = setInterval(() => {
     version++;
     writeApps();

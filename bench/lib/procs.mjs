@@ -42,6 +42,17 @@ export function processTree(rootPid) {
   return out;
 }
 
+/** Resident memory of a process tree, MiB (VmRSS of each process; a process gone meanwhile counts 0). */
+export function treeRssMiB(rootPid) {
+  let kib = 0;
+  for (const pid of processTree(rootPid)) {
+    try {
+      kib += Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+    } catch {}
+  }
+  return kib / 1024;
+}
+
 /** user+sys CPU of each process of the tree, in clock ticks (threads included). */
 export function cpuSnapshot(rootPid) {
   const snap = new Map();
