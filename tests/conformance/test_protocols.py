@@ -482,3 +482,15 @@ def test_sigterm_lets_in_flight_download_finish(anomaly_server) -> None:
     assert len(body) == size, f"got {len(body)} of {size} body bytes"
     assert body == payload
     assert s.stop(timeout=10) == 0
+
+
+def test_h2_head_node_refuses_is_a_500_not_a_hang(anomaly_server) -> None:
+    """A single-value field given twice (two Date values from an app or an upstream): node's
+    http2 refuses the head. The client gets a 500 instead of a stream that never starts."""
+    app = "export default () => ({ status: 200, headers: [['date', 'Mon, 01 Jan 2024 00:00:00 GMT'], ['date', 'Tue, 02 Jan 2024 00:00:00 GMT']], body: 'x' });\n"
+    server = anomaly_server({"sites": [{"routes": [{"path": "/*", "app": {"file": "{root}/app.js"}}]}]}, files={"app.js": app})
+    with httpx.Client(http2=True, verify=str(server.ca_path), timeout=5) as client:
+        r = client.get(server.tls_url + "/")
+        assert r.http_version == "HTTP/2"
+        assert r.status_code == 500
+        assert client.get(server.tls_url + "/").status_code == 500  # and the connection still works

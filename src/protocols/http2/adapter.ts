@@ -130,11 +130,28 @@ function writeResponse(stream: ServerHttp2Stream, req: Request, res: Response, p
       stream.once('close', () => processor.completed(req, res, { status, bytes: length ?? 0 }));
       return;
     }
+    streamBody(stream, req, res, out, processor, wantTrailers);
   } catch (err) {
-    processor.completed(req, res, { status, bytes: 0, error: err as Error });
-    return;
+    // node refuses the head (e.g. a single-value field such as Date given twice): answer 500
+    // rather than leave the client waiting for a stream that never starts.
+    failStream(stream, body);
+    processor.completed(req, res, { status: 500, bytes: 0, error: err as Error });
   }
-  streamBody(stream, req, res, out, processor, wantTrailers);
+}
+
+function failStream(stream: ServerHttp2Stream, body: Response['body']): void {
+  discardBody(body);
+  if (stream.destroyed || stream.closed) return;
+  try {
+    if (!stream.headersSent) {
+      stream.respond({ ':status': 500, 'content-type': 'text/plain; charset=utf-8' });
+      stream.end('500 invalid response\n');
+      return;
+    }
+  } catch {
+    // fall through to a reset
+  }
+  stream.close(h2c.NGHTTP2_INTERNAL_ERROR);
 }
 
 function streamBody(stream: ServerHttp2Stream, req: Request, res: Response, out: OutgoingHttpHeaders, processor: RequestProcessor, wantTrailers: boolean): void {
