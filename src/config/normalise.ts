@@ -14,6 +14,9 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxBody: 10 * 1024 * 1024,
   maxHeaderSize: 16 * 1024,
   maxHeaders: 100,
+  maxUri: 8 * 1024,
+  maxConnectionsPerIp: 0,
+  maxRequestsPerConnection: 0,
   headerTimeout: 10_000,
   requestTimeout: 60_000,
   idleTimeout: 60_000,
@@ -181,6 +184,9 @@ function mergeLimits(base: Readonly<Limits>, raw: unknown): Limits {
   limits.maxBody = size(raw.max_body, base.maxBody);
   limits.maxHeaderSize = size(raw.max_header_size, base.maxHeaderSize);
   limits.maxHeaders = typeof raw.max_headers === 'number' ? raw.max_headers : base.maxHeaders;
+  limits.maxUri = size(raw.max_uri, base.maxUri);
+  limits.maxConnectionsPerIp = typeof raw.max_connections_per_ip === 'number' ? raw.max_connections_per_ip : base.maxConnectionsPerIp;
+  limits.maxRequestsPerConnection = typeof raw.max_requests_per_connection === 'number' ? raw.max_requests_per_connection : base.maxRequestsPerConnection;
   limits.headerTimeout = duration(raw.header_timeout, base.headerTimeout);
   limits.requestTimeout = duration(raw.request_timeout, base.requestTimeout);
   limits.idleTimeout = duration(raw.idle_timeout, base.idleTimeout);

@@ -8,6 +8,12 @@ export interface Limits {
   maxBody: number;
   maxHeaderSize: number;
   maxHeaders: number;
+  /** Longest request target (path and query); longer gets 414. */
+  maxUri: number;
+  /** Open connections one client address may hold (0: no limit). Server-wide. */
+  maxConnectionsPerIp: number;
+  /** Requests served on one connection before it is closed gracefully (0: no limit). Server-wide. */
+  maxRequestsPerConnection: number;
   headerTimeout: number;
   requestTimeout: number;
   idleTimeout: number;

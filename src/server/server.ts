@@ -100,6 +100,9 @@ export class AnomalyServer {
         draining: () => this.#draining,
         bodyLimit,
         maxHeaders: () => this.#limits().maxHeaders,
+        maxUri: () => this.#limits().maxUri,
+        maxHeaderSize: () => this.#limits().maxHeaderSize,
+        maxRequests: () => this.#limits().maxRequestsPerConnection,
         extraHeaders: this.#extraHeaders,
       }),
     );
@@ -266,7 +269,8 @@ export class AnomalyServer {
   #applyLimits(limits: Limits): void {
     const h1 = this.#h1;
     // Read by node:http for each new connection (not in its typings).
-    (h1 as http.Server & { maxHeaderSize: number }).maxHeaderSize = limits.maxHeaderSize;
+    // node's limit is on the whole head; ours are on the target (414) and the fields (431) apart.
+    (h1 as http.Server & { maxHeaderSize: number }).maxHeaderSize = limits.maxHeaderSize + limits.maxUri + 64;
     h1.headersTimeout = limits.headerTimeout;
     h1.requestTimeout = limits.requestTimeout;
     h1.keepAliveTimeout = limits.idleTimeout;
@@ -279,7 +283,7 @@ export class AnomalyServer {
       return;
     }
     if (secure) this.#tlsHandshakes++;
-    const conn = this.#registry.add(socket, routing, secure, 0);
+    const conn = this.#registry.add(socket, routing, secure, this.#limits().maxConnectionsPerIp);
     if (conn === null) {
       socket.destroy();
       return;
@@ -301,6 +305,15 @@ export class AnomalyServer {
     session.settings({ maxHeaderListSize: limits.maxHeaderSize });
     session.setTimeout(limits.idleTimeout, () => session.close());
     session.on('error', (err) => this.#logger.debug({ err: err.message }, 'http2 session error'));
+    const max = limits.maxRequestsPerConnection;
+    if (max > 0) {
+      // GOAWAY once the connection has had its share: streams already open finish, the client reconnects.
+      // (after that stream's answer: some clients treat GOAWAY as the end of everything they read after it)
+      let streams = 0;
+      session.on('stream', (stream: ServerHttp2Stream) => {
+        if (++streams === max) stream.once('close', () => session.close());
+      });
+    }
   }
 
   #onClientError(err: NodeJS.ErrnoException, socket: Socket): void {

@@ -16,10 +16,17 @@ export interface Http1Options {
   /** Default body limit until the dispatcher picks the site's. */
   readonly bodyLimit: () => number;
   readonly maxHeaders: () => number;
+  /** Longest request target (414 past it) and total size of the header fields (431 past it). */
+  readonly maxUri: () => number;
+  readonly maxHeaderSize: () => number;
+  /** Requests per connection, then "connection: close" (0: no limit). */
+  readonly maxRequests: () => number;
   readonly extraHeaders: ExtraHeaders;
 }
 
 /** Turns node:http's (req, res) into our Request, runs the processor and writes its Response. */
+const kServed = Symbol('anomaly.requestsServed');
+
 export function createHttp1RequestListener(opts: Http1Options): (req: IncomingMessage, res: ServerResponse) => void {
   return (nreq, nres) => {
     const raw = nreq.rawHeaders;
@@ -27,9 +34,11 @@ export function createHttp1RequestListener(opts: Http1Options): (req: IncomingMe
     let hosts = 0;
     let length: number | null = 0;
     let transferEncoding: string | null = null;
+    let fieldBytes = 0;
     // One pass over the raw list for the three fields the core needs eagerly.
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i];
+      fieldBytes += name.length + raw[i + 1].length + 4;
       switch (name.length) {
         case 4:
           if (name.toLowerCase() === 'host' && hosts++ === 0) host = raw[i + 1];
@@ -54,11 +63,15 @@ export function createHttp1RequestListener(opts: Http1Options): (req: IncomingMe
       return;
     }
     const processor = opts.processor();
-    if (raw.length / 2 > opts.maxHeaders()) {
-      // node:http only truncates the list (maxHeadersCount); we answer as the RFC asks.
+    // node's own limit covers the whole head (set to both of ours): each is told apart here.
+    const tooBig =
+      (nreq.url?.length ?? 0) > opts.maxUri() ? 414
+      : raw.length / 2 > opts.maxHeaders() || fieldBytes > opts.maxHeaderSize() ? 431 // node only truncates the list (maxHeadersCount)
+      : 0;
+    if (tooBig !== 0) {
       nres.shouldKeepAlive = false;
-      nres.writeHead(431, ['content-type', 'text/plain; charset=utf-8', 'connection', 'close']);
-      nres.end('too many header fields\n');
+      nres.writeHead(tooBig, ['content-type', 'text/plain; charset=utf-8', 'connection', 'close']);
+      nres.end(tooBig === 414 ? 'request target too long\n' : 'request header fields too large\n');
       return;
     }
     const conn = opts.connInfo(nreq);
@@ -73,6 +86,14 @@ export function createHttp1RequestListener(opts: Http1Options): (req: IncomingMe
       conn,
     });
     if (opts.draining()) nres.shouldKeepAlive = false;
+    const maxRequests = opts.maxRequests();
+    if (maxRequests > 0) {
+      // node's maxRequestsPerSocket says "close" but keeps the socket open; counting here closes it.
+      const socket = nreq.socket as typeof nreq.socket & { [kServed]?: number };
+      const served = (socket[kServed] ?? 0) + 1;
+      socket[kServed] = served;
+      if (served >= maxRequests) nres.shouldKeepAlive = false;
+    }
     let result;
     try {
       result = processor.handle(req);

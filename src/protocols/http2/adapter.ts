@@ -12,7 +12,7 @@ export interface Http2Options {
   readonly connInfo: (stream: ServerHttp2Stream) => ConnectionInfo;
   readonly bodyLimit: () => number;
   /** Header count and size (RFC 9113 §6.5.2 accounting: name + value + 32 per field) limits. */
-  readonly headerLimits: () => { readonly maxHeaders: number; readonly maxHeaderSize: number };
+  readonly headerLimits: () => { readonly maxHeaders: number; readonly maxHeaderSize: number; readonly maxUri: number };
   readonly extraHeaders: ExtraHeaders;
 }
 
@@ -31,6 +31,12 @@ export function createHttp2StreamListener(opts: Http2Options): StreamListener {
     if (rawHeaders.length > limits.maxHeaders * 2 + 8 || headerListSize(rawHeaders) > limits.maxHeaderSize) {
       if (!stream.destroyed) stream.respond({ ':status': 431, 'content-type': 'text/plain; charset=utf-8' }, { endStream: false });
       stream.end('431 Request Header Fields Too Large\n');
+      return;
+    }
+    const path = headers[':path'];
+    if (typeof path === 'string' && path.length > limits.maxUri) {
+      if (!stream.destroyed) stream.respond({ ':status': 414, 'content-type': 'text/plain; charset=utf-8' }, { endStream: false });
+      stream.end('414 URI Too Long\n');
       return;
     }
     const lengthHeader = headers['content-length'];

@@ -22,6 +22,9 @@ describe('defaults', () => {
       maxBody: 10 * 1024 * 1024,
       maxHeaderSize: 16 * 1024,
       maxHeaders: 100,
+      maxUri: 8 * 1024,
+      maxConnectionsPerIp: 0,
+      maxRequestsPerConnection: 0,
       headerTimeout: 10_000,
       requestTimeout: 60_000,
       idleTimeout: 60_000,
@@ -81,6 +84,9 @@ describe('full example', () => {
       maxBody: 20 * 1024 * 1024,
       maxHeaderSize: 32 * 1024,
       maxHeaders: 50,
+      maxUri: 4 * 1024,
+      maxConnectionsPerIp: 100,
+      maxRequestsPerConnection: 1000,
       headerTimeout: 5000,
       requestTimeout: 120_000,
       idleTimeout: 30_000,
@@ -94,11 +100,11 @@ describe('full example', () => {
     assert.deepEqual(
       named.routes.map((r) => [r.path, r.methods, r.module, r.where]),
       [
-        ['/hello', ['GET', 'HEAD'], 'respond', `${FIXTURES}full.yaml:26`],
-        ['/users/:id', null, 'respond', `${FIXTURES}full.yaml:29`],
-        ['/old/*', null, 'redirect', `${FIXTURES}full.yaml:31`],
-        ['/files/*rest', null, 'redirect', `${FIXTURES}full.yaml:33`],
-        ['/*', null, 'static', `${FIXTURES}full.yaml:35`],
+        ['/hello', ['GET', 'HEAD'], 'respond', `${FIXTURES}full.yaml:29`],
+        ['/users/:id', null, 'respond', `${FIXTURES}full.yaml:32`],
+        ['/old/*', null, 'redirect', `${FIXTURES}full.yaml:34`],
+        ['/files/*rest', null, 'redirect', `${FIXTURES}full.yaml:36`],
+        ['/*', null, 'static', `${FIXTURES}full.yaml:38`],
       ],
     );
     assert.deepEqual(named.routes[0].config, { status: 200, body: 'hello\n', headers: { 'content-type': 'text/plain' } });
