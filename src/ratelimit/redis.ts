@@ -59,8 +59,11 @@ export class RedisBuckets implements BucketStore {
     client.defineCommand('anomalyTake', { numberOfKeys: 1, lua: TAKE });
     this.#client = client as WithTake;
     client.on('error', (err: Error) => this.#failed(err));
+    let connected = false;
     client.on('ready', () => {
       if (this.#down) this.#logger.info({}, 'rate limits: redis reachable again');
+      else if (!connected) this.#logger.info({}, 'rate limits: redis connected');
+      connected = true;
       this.#down = false;
     });
     client.connect().catch((err: Error) => this.#failed(err));

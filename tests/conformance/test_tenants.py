@@ -140,7 +140,8 @@ def test_two_instances_share_the_tenant_bucket_through_redis(anomaly_server, red
         "sites": [{"tenant": "a", "routes": [{"path": "/*", "respond": {"body": "a\n"}}]}],
     }
     one, two = anomaly_server(shared), anomaly_server(shared)
-    time.sleep(0.3)  # both clients connected to Redis
+    for srv in (one, two):  # until connected, requests are let through (the limiter fails open)
+        assert srv.wait_for_log(lambda l: "redis connected" in l.get("msg", ""), timeout=10) is not None
     statuses = []
     with httpx.Client(timeout=5) as c:
         for _ in range(8):
