@@ -68,6 +68,8 @@ class CacheLayer {
   readonly #name: string;
   readonly #logger: Logger;
   readonly #now: () => number;
+  #storeFailures = 0;
+  #storeFailureLoggedAt = 0;
   readonly #hitStatus: string;
 
   constructor(inner: Handler, o: CacheLayerOptions) {
@@ -336,9 +338,21 @@ class CacheLayer {
     return values;
   }
 
-  /** Lets a store write finish on its own; failures are logged. Returns it (settled, never rejecting). */
+  /**
+   * Lets a store write finish on its own; failures are logged, one line per 10 s at most (a full
+   * disk fails every write). Returns it (settled, never rejecting).
+   */
   #background(result: void | boolean | Promise<void | boolean>): Promise<unknown> | void {
-    if (isPromise(result)) return result.catch((err: unknown) => this.#logger.warn({ err }, 'cache: store operation failed'));
+    if (!isPromise(result)) return;
+    return result.catch((err: unknown) => {
+      this.#storeFailures++;
+      const now = Date.now();
+      if (now - this.#storeFailureLoggedAt < 10_000) return;
+      this.#storeFailureLoggedAt = now;
+      const code = (err as NodeJS.ErrnoException)?.code;
+      this.#logger.warn({ err: (err as Error)?.message ?? String(err), code, failures: this.#storeFailures }, `cache: store operation failed${code ? ` (${code})` : ''}; answers are served but not stored`);
+      this.#storeFailures = 0;
+    });
   }
 
   #revalidateInBackground(lk: Lookup, stale: CacheEntry): void {

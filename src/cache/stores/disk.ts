@@ -108,9 +108,11 @@ export class DiskStore implements CacheStore {
         await mkdir(join(this.#dir, hash.slice(0, 2)), { recursive: true });
         await rename(tmp, final);
       }
-    } catch {
+    } catch (err) {
+      // Disk full, quota, read-only: nothing half-written stays behind; the caller logs why, and
+      // the response it was storing has already gone to the client.
       await unlink(tmp).catch(() => undefined);
-      return;
+      throw err;
     }
     const old = this.#index.get(hash);
     if (old !== undefined) {
