@@ -45,8 +45,9 @@ function statusOf(handler: ProvisionedHandler): (() => unknown) | null {
  */
 const REUSABLE_MODULES: ReadonlySet<string> = new Set(['app']);
 
-function reuseKey(rc: RouteConfig, baseDir: string): string | null {
-  return REUSABLE_MODULES.has(rc.module) ? JSON.stringify([rc.module, rc.path, baseDir, rc.config]) : null;
+/** Site and tenant are part of the key: a handler (an app's instances) never moves to another site or tenant. */
+function reuseKey(rc: RouteConfig, site: string, baseDir: string): string | null {
+  return REUSABLE_MODULES.has(rc.module) ? JSON.stringify([rc.module, rc.tenant?.name ?? null, site, rc.path, baseDir, rc.config]) : null;
 }
 
 /**
@@ -107,7 +108,7 @@ export class Dispatcher implements RequestProcessor {
           if (module === undefined) throw new AnomalyError(ErrorCodes.CONFIG_MODULE, `${rc.where}: unknown handler "${rc.module}"`);
           let handler: ProvisionedHandler;
           const baseDir = rc.baseDir ?? config.baseDir;
-          const key = reuseKey(rc, baseDir);
+          const key = reuseKey(rc, siteConfig.name, baseDir);
           const kept = key === null || reusable.has(key) || previous == null ? undefined : previous.#reusable.get(key);
           if (kept !== undefined) {
             handler = kept;
