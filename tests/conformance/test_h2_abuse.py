@@ -6,6 +6,7 @@ TLS socket with ALPN h2.
 """
 from __future__ import annotations
 
+import os
 import socket
 import ssl
 import struct
@@ -111,13 +112,22 @@ class Bystander:
         self._thread.join(10)
 
 
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def bounded(server, attack: Callable[[], None], suite_note, name: str, max_growth_mib: float = 64) -> None:
     before = rss_mib(server.proc.pid)
+    cpu0, t0 = cpu_seconds(server.proc.pid), time.monotonic()
     with Bystander(server) as other:
         attack()
         time.sleep(0.5)
     after = rss_mib(server.proc.pid)
-    suite_note(f"h2 {name}: RSS {before:.0f} -> {after:.0f} MiB; bystander {other.ok} ok, {other.failed} failed")
+    cpu = cpu_seconds(server.proc.pid) - cpu0
+    suite_note(f"h2 {name}: RSS {before:.0f} -> {after:.0f} MiB; server CPU {cpu:.2f} s over {time.monotonic() - t0:.1f} s; "
+               f"bystander {other.ok} ok, {other.failed} failed")
     assert other.ok > 0 and other.failed == 0, f"bystander: {other.ok} ok, {other.failed} failed"
     assert after - before < max_growth_mib
     # And the server still answers a fresh client.
