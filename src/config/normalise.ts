@@ -173,7 +173,16 @@ function normaliseSite(
       ...(route.rate_limit !== undefined ? { rateLimit: normaliseRouteRateLimit(route.rate_limit) } : {}),
     };
   });
-  return { name: hosts[0] ?? 'default', hosts, tls, limits: mergeLimits(serverLimits, site.limits), routes };
+  return { name: hosts[0] ?? 'default', hosts, tls, limits: mergeLimits(serverLimits, site.limits), ...(site.hsts !== undefined ? { hsts: hstsValue(site.hsts) } : {}), routes };
+}
+
+/** `hsts: 365d` or `{ max_age, include_subdomains, preload }` -> the header value. */
+function hstsValue(raw: unknown): string {
+  const spec = isMap(raw) ? raw : { max_age: raw };
+  let value = `max-age=${Math.floor(parseDuration(spec.max_age as string | number) / 1000)}`;
+  if (spec.include_subdomains === true) value += '; includeSubDomains';
+  if (spec.preload === true) value += '; preload';
+  return value;
 }
 
 function mergeLimits(base: Readonly<Limits>, raw: unknown): Limits {

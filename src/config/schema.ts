@@ -119,6 +119,18 @@ export function configSchema(modules: readonly ModuleSchema[]): Record<string, u
               properties: { cert: { type: 'string', minLength: 1 }, key: { type: 'string', minLength: 1 } },
             },
             limits: limitsSchema,
+            // Strict-Transport-Security on this site's HTTPS answers: a max-age, or the full form.
+            hsts: {
+              anyOf: [
+                kind('duration'),
+                {
+                  type: 'object',
+                  additionalProperties: false,
+                  required: ['max_age'],
+                  properties: { max_age: kind('duration'), include_subdomains: { type: 'boolean' }, preload: { type: 'boolean' } },
+                },
+              ],
+            },
             tenant: { type: 'string', minLength: 1 },
             routes: { type: 'array', minItems: 1, items: routeSchema(modules) },
           },

@@ -53,6 +53,8 @@ export interface SiteConfig {
   hosts: string[];
   tls: { cert: string; key: string } | null;
   limits: Limits;
+  /** The Strict-Transport-Security value for this site's HTTPS answers, or null. */
+  hsts?: string | null;
   routes: RouteConfig[];
   /** The tenant that owns this site (the `tenants:` section), or null/absent. */
   tenant?: string | null;

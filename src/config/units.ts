@@ -3,10 +3,10 @@ import { AnomalyError, ErrorCodes } from '../core/errors.js';
 /** Result of parsing a config value: the normalised number, or a sentence saying what was expected. */
 export type UnitResult = { ok: true; value: number } | { ok: false; expected: string };
 
-const DURATION_UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const DURATION_UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 const SIZE_UNITS: Readonly<Record<string, number>> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
 
-const DURATION_EXPECTED = 'a duration: a number of milliseconds or a string like "500ms", "10s", "2m", "1h"';
+const DURATION_EXPECTED = 'a duration: a number of milliseconds or a string like "500ms", "10s", "2m", "1h", "30d"';
 const SIZE_EXPECTED = 'a size: a number of bytes or a string like "512b", "16kb", "10mb", "1gb"';
 
 // A number, optional fraction, optional spaces, then letters: "10s", "1.5mb", "16 kb".

@@ -47,6 +47,7 @@ def server(anomaly_server_module, certs) -> Any:
     return anomaly_server_module({
         "listen": {"http3": False},
         "sites": [{"hosts": ["localhost"], "tls": {"cert": str(certs["cert"]), "key": str(certs["key"])},
+                   "hsts": {"max_age": "365d", "include_subdomains": True},
                    "routes": [{"path": "/*", "respond": {"body": "ok\n"}}]},
                   # A second site on the development CA: the fixture waits for that CA's file.
                   {"hosts": ["other.test"], "routes": [{"path": "/*", "respond": {"body": "other\n"}}]}],
@@ -97,3 +98,12 @@ def test_testssl_finds_nothing_high_or_critical(server, certs, require_tool, sui
     notable = [f"{f['severity']} {f['id']}" for f in findings if f["severity"] in ("MEDIUM", "LOW")]
     suite_note(f"testssl.sh: {dict(counts)}; MEDIUM/LOW: {', '.join(notable) or 'none'}")
     assert not bad, "\n".join(bad)
+
+
+def test_hsts_on_https_answers_only(server, certs) -> None:
+    import httpx
+
+    secure = httpx.get(f"https://localhost:{server.tls_port}/", verify=str(certs["ca"]))
+    assert secure.headers["strict-transport-security"] == "max-age=31536000; includeSubDomains"
+    plain = httpx.get(server.plain_url + "/", headers={"host": "localhost"})
+    assert "strict-transport-security" not in plain.headers

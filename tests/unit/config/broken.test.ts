@@ -34,7 +34,7 @@ const ONE_MISTAKE: ReadonlyArray<[file: string, code: string, message: string]> 
   [
     'broken-duration.yaml',
     'ANOMALY_E_CONFIG_INVALID',
-    'broken-duration.yaml:3:3: limits.header_timeout: must be a duration: a number of milliseconds or a string like "500ms", "10s", "2m", "1h"; got "10 sec"',
+    'broken-duration.yaml:3:3: limits.header_timeout: must be a duration: a number of milliseconds or a string like "500ms", "10s", "2m", "1h", "30d"; got "10 sec"',
   ],
   [
     'broken-two-handlers.yaml',

@@ -17,11 +17,12 @@ describe('parseDuration', () => {
   });
 
   it('rejects bad values with a message naming the value and the expected form', () => {
-    for (const bad of ['10', '10 sec', 's', '-5s', '', '1d']) {
+    assert.equal(parseDuration('30d'), 30 * 86_400_000);
+    for (const bad of ['10', '10 sec', 's', '-5s', '', '1w']) {
       assert.throws(() => parseDuration(bad), (err: unknown) => {
         assert.ok(err instanceof AnomalyError);
         assert.equal(err.code, 'ANOMALY_E_CONFIG_INVALID');
-        assert.equal(err.message, `invalid duration ${JSON.stringify(bad)}: expected a duration: a number of milliseconds or a string like "500ms", "10s", "2m", "1h"`);
+        assert.equal(err.message, `invalid duration ${JSON.stringify(bad)}: expected a duration: a number of milliseconds or a string like "500ms", "10s", "2m", "1h", "30d"`);
         return true;
       });
     }
