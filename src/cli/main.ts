@@ -7,6 +7,8 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { AnomalyError } from '../core/errors.js';
+import type { AdminConfig } from '../admin/config.js';
+import type { AdminControl } from '../admin/control.js';
 import { AdminServer } from '../admin/server.js';
 import { localControl, supervisorControl } from '../admin/controls.js';
 import { runAdminOp } from '../admin/local.js';
@@ -278,23 +280,17 @@ async function runServer(config: ServerConfig, load: () => Promise<ServerConfig>
     return finished;
   }
   if (config.admin != null && metrics !== null) {
-    admin = new AdminServer(
-      config.admin,
-      localControl({
-        configFile: file === undefined ? null : resolve(file),
-        parser: createConfigParser(standardModules()),
-        current: () => server.config,
-        reload: () => applyReload('admin API'),
-        server,
-        caches,
-        metrics,
-      }),
-      logger,
-    );
-    try {
-      await admin.start();
-    } catch (err) {
-      logger.fatal({}, `cannot start the admin API on ${config.admin.address}:${config.admin.port}: ${(err as Error).message}`);
+    const control = localControl({
+      configFile: file === undefined ? null : resolve(file),
+      parser: createConfigParser(standardModules()),
+      current: () => server.config,
+      reload: () => applyReload('admin API'),
+      server,
+      caches,
+      metrics,
+    });
+    admin = await startAdmin(config.admin, control, logger);
+    if (admin === null) {
       await server.stop();
       await logging.flush();
       return 1;
@@ -419,15 +415,9 @@ async function supervise(config: ServerConfig, load: () => Promise<ServerConfig>
   logger.info({ workers: supervisor.count, pids: supervisor.pids() }, `${supervisor.count} worker processes serving`);
   if (config.admin != null) {
     // The admin API lives here: it asks the workers over IPC and sums their metrics.
-    admin = new AdminServer(
-      config.admin,
-      supervisorControl({ configFile: file === undefined ? null : resolve(file), parser: createConfigParser(standardModules()), current: () => current, reload: () => applyReload('admin API'), supervisor }),
-      logger,
-    );
-    try {
-      await admin.start();
-    } catch (err) {
-      logger.fatal({}, `cannot start the admin API on ${config.admin.address}:${config.admin.port}: ${(err as Error).message}`);
+    const control = supervisorControl({ configFile: file === undefined ? null : resolve(file), parser: createConfigParser(standardModules()), current: () => current, reload: () => applyReload('admin API'), supervisor });
+    admin = await startAdmin(config.admin, control, logger);
+    if (admin === null) {
       await supervisor.stop();
       await logging.flush();
       return 1;
@@ -437,6 +427,18 @@ async function supervise(config: ServerConfig, load: () => Promise<ServerConfig>
   if (file !== undefined) watcher = watchConfigFile(resolve(file), () => void reload('file changed'));
   if (file !== undefined) tenantWatch.sync(tenantFiles(current));
   return finished;
+}
+
+/** The admin API's listener; null (logged) when it cannot listen: the caller stops what it started. */
+async function startAdmin(config: AdminConfig, control: AdminControl, logger: Logging['logger']): Promise<AdminServer | null> {
+  const admin = new AdminServer(config, control, logger);
+  try {
+    await admin.start();
+    return admin;
+  } catch (err) {
+    logger.fatal({}, `cannot start the admin API on ${config.address}:${config.port}: ${(err as Error).message}`);
+    return null;
+  }
 }
 
 async function fileDigest(file: string): Promise<string | null> {
