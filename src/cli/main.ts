@@ -213,9 +213,7 @@ async function runServer(config: ServerConfig, load: () => Promise<ServerConfig>
       logger.info({ file: file === undefined ? undefined : resolve(file), why }, 'configuration reloaded');
       return { ok: true };
     } catch (err) {
-      const message = err instanceof ConfigError ? formatProblems(err.problems) : (err as Error).message;
-      logger.error({ file: file === undefined ? undefined : resolve(file), why, problems: message }, `configuration not reloaded, the previous one keeps serving:\n${message}`);
-      return { ok: false, message };
+      return { ok: false, message: logRejectedReload(logger, file, why, err) };
     }
   };
   const reload = reloadTrigger(
@@ -233,30 +231,13 @@ async function runServer(config: ServerConfig, load: () => Promise<ServerConfig>
   const tenantWatch = new TenantFileWatchers(() => void reload('file changed'));
   let watcher: { close(): void } | null = null;
   let admin: AdminServer | null = null;
-  const finished = new Promise<number>((done) => {
-    let stopping = false;
-    const stop = (signal: string): void => {
-      if (stopping) {
-        if (signal === 'supervisor' || signal === 'supervisor gone') return;
-        logger.warn({ signal }, 'second signal: exiting now');
-        void logging.flush().then(() => done(1));
-        return;
-      }
-      stopping = true;
-      watcher?.close();
-      tenantWatch.close();
-      void admin?.stop();
-      logger.info({ signal, drainMs: server.config?.limits.drainTimeout }, 'draining: finishing in-flight requests');
-      void server.stop().then(async () => {
-        await tracer?.close();
-        logger.info('stopped');
-        void logging.flush().then(() => done(0));
-      });
-    };
-    process.on('SIGTERM', () => stop('SIGTERM'));
-    process.on('SIGINT', () => stop('SIGINT'));
-    worker?.onStop(stop);
-  });
+  const finished = stopOnSignals(logging, logger, 'draining: finishing in-flight requests', () => server.config?.limits.drainTimeout, async () => {
+    watcher?.close();
+    tenantWatch.close();
+    void admin?.stop();
+    await server.stop();
+    await tracer?.close();
+  }, (stop) => worker?.onStop(stop));
   if (worker === null) process.on('SIGHUP', () => void reload('SIGHUP'));
   else {
     // The supervisor owns reloads; a terminal hangup reaching the whole process group must not kill workers.
@@ -328,9 +309,7 @@ async function supervise(config: ServerConfig, load: () => Promise<ServerConfig>
       try {
         next = await load();
       } catch (err) {
-        const message = err instanceof ConfigError ? formatProblems(err.problems) : (err as Error).message;
-        logger.error({ file: resolve(file as string), why, problems: message }, `configuration not reloaded, the previous one keeps serving:\n${message}`);
-        return { ok: false, message };
+        return { ok: false, message: logRejectedReload(logger, file, why, err) };
       }
       try {
         const listenChanged = JSON.stringify(next.listen) !== JSON.stringify(current.listen);
@@ -379,26 +358,11 @@ async function supervise(config: ServerConfig, load: () => Promise<ServerConfig>
 
   let watcher: { close(): void } | null = null;
   let admin: AdminServer | null = null;
-  const finished = new Promise<number>((done) => {
-    let stopping = false;
-    const stop = (signal: string): void => {
-      if (stopping) {
-        logger.warn({ signal }, 'second signal: exiting now');
-        void logging.flush().then(() => done(1));
-        return;
-      }
-      stopping = true;
-      watcher?.close();
-      tenantWatch.close();
-      void admin?.stop();
-      logger.info({ signal, drainMs: current.limits.drainTimeout }, 'draining: workers finish their in-flight requests');
-      void supervisor.stop().then(() => {
-        logger.info('stopped');
-        void logging.flush().then(() => done(0));
-      });
-    };
-    process.on('SIGTERM', () => stop('SIGTERM'));
-    process.on('SIGINT', () => stop('SIGINT'));
+  const finished = stopOnSignals(logging, logger, 'draining: workers finish their in-flight requests', () => current.limits.drainTimeout, async () => {
+    watcher?.close();
+    tenantWatch.close();
+    void admin?.stop();
+    await supervisor.stop();
   });
   process.on('SIGHUP', () => void reload('SIGHUP'));
   process.on('SIGUSR2', () => void upgrade());
@@ -427,6 +391,47 @@ async function supervise(config: ServerConfig, load: () => Promise<ServerConfig>
   if (file !== undefined) watcher = watchConfigFile(resolve(file), () => void reload('file changed'));
   if (file !== undefined) tenantWatch.sync(tenantFiles(current));
   return finished;
+}
+
+/** Logs a config that was not applied (every problem, or the error); returns the text. */
+function logRejectedReload(logger: Logging['logger'], file: string | undefined, why: string, err: unknown): string {
+  const message = err instanceof ConfigError ? formatProblems(err.problems) : (err as Error).message;
+  logger.error({ file: file === undefined ? undefined : resolve(file), why, problems: message }, `configuration not reloaded, the previous one keeps serving:\n${message}`);
+  return message;
+}
+
+/**
+ * SIGTERM/SIGINT (and `more`, e.g. the supervisor's stop request) drain once through `drain`, then
+ * resolve 0; a second signal exits at once with 1. Repeats of the supervisor's own request are ignored.
+ */
+function stopOnSignals(
+  logging: Logging,
+  logger: Logging['logger'],
+  message: string,
+  drainMs: () => number | undefined,
+  drain: () => Promise<void>,
+  more?: (stop: (why: string) => void) => void,
+): Promise<number> {
+  return new Promise<number>((done) => {
+    let stopping = false;
+    const stop = (signal: string): void => {
+      if (stopping) {
+        if (signal === 'supervisor' || signal === 'supervisor gone') return;
+        logger.warn({ signal }, 'second signal: exiting now');
+        void logging.flush().then(() => done(1));
+        return;
+      }
+      stopping = true;
+      logger.info({ signal, drainMs: drainMs() }, message);
+      void drain().then(() => {
+        logger.info('stopped');
+        void logging.flush().then(() => done(0));
+      });
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+    more?.(stop);
+  });
 }
 
 /** The admin API's listener; null (logged) when it cannot listen: the caller stops what it started. */
