@@ -6,7 +6,7 @@ import { Request, type ConnectionInfo } from '../../core/request.js';
 import { bodyLength, statusHasNoBody, type Response } from '../../core/response.js';
 import { extraValue, type ExtraHeaders } from '../headers-out.js';
 import { bodyStream, discardBody, streamReport } from '../stream-report.js';
-import { checkHead } from './head-rules.js';
+import { checkHead, scanHead } from './head-rules.js';
 
 export interface Http1Options {
   readonly processor: () => RequestProcessor;
@@ -30,31 +30,11 @@ const kServed = Symbol('anomaly.requestsServed');
 export function createHttp1RequestListener(opts: Http1Options): (req: IncomingMessage, res: ServerResponse) => void {
   return (nreq, nres) => {
     const raw = nreq.rawHeaders;
-    let host = '';
-    let hosts = 0;
-    let length: number | null = 0;
-    let transferEncoding: string | null = null;
-    let fieldBytes = 0;
-    // One pass over the raw list for the three fields the core needs eagerly.
-    for (let i = 0; i < raw.length; i += 2) {
-      const name = raw[i];
-      fieldBytes += name.length + raw[i + 1].length + 4;
-      switch (name.length) {
-        case 4:
-          if (name.toLowerCase() === 'host' && hosts++ === 0) host = raw[i + 1];
-          break;
-        case 14:
-          if (name.toLowerCase() === 'content-length') length = Number(raw[i + 1]);
-          break;
-        case 17:
-          if (name.toLowerCase() === 'transfer-encoding') transferEncoding = transferEncoding === null ? raw[i + 1] : `${transferEncoding}, ${raw[i + 1]}`;
-          break;
-      }
-    }
-    if (transferEncoding !== null) length = null;
+    // One pass over the raw list for the fields the core needs eagerly.
+    const scan = scanHead(raw);
     // What node's parser lets through but RFC 9112 forbids (each a way to disagree with a proxy
     // about where a request starts or which host it is for): answered 400, connection closed.
-    const head = checkHead(nreq, hosts, host, transferEncoding);
+    const head = checkHead(nreq, scan);
     if (typeof head === 'string') {
       const refusal = head;
       nres.shouldKeepAlive = false;
@@ -66,7 +46,7 @@ export function createHttp1RequestListener(opts: Http1Options): (req: IncomingMe
     // node's own limit covers the whole head (set to both of ours): each is told apart here.
     const tooBig =
       (nreq.url?.length ?? 0) > opts.maxUri() ? 414
-      : raw.length / 2 > opts.maxHeaders() || fieldBytes > opts.maxHeaderSize() ? 431 // node only truncates the list (maxHeadersCount)
+      : raw.length / 2 > opts.maxHeaders() || scan.fieldBytes > opts.maxHeaderSize() ? 431 // node only truncates the list (maxHeadersCount)
       : 0;
     if (tooBig !== 0) {
       nres.shouldKeepAlive = false;
@@ -82,7 +62,7 @@ export function createHttp1RequestListener(opts: Http1Options): (req: IncomingMe
       target: head.target,
       protocol: 'h1',
       headers: new HeaderMap(raw),
-      body: new RequestBody(nreq, length, opts.bodyLimit()),
+      body: new RequestBody(nreq, scan.length, opts.bodyLimit()),
       conn,
     });
     if (opts.draining()) nres.shouldKeepAlive = false;

@@ -11,8 +11,48 @@ import type { IncomingMessage } from 'node:http';
 // uri-host [ ":" port ]: an IP literal, or reg-name characters (RFC 3986), possibly empty.
 const VALID_HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]*)?$/;
 
+/** What one pass over the raw header list finds for the framing and host rules. */
+export interface HeadScan {
+  /** The first Host value ('' when none) and how many Host fields there were. */
+  host: string;
+  hosts: number;
+  /** Content-Length as sent (the last one: node refuses differing duplicates), 0 when absent; null when chunked. */
+  length: number | null;
+  /** Every Transfer-Encoding value joined, or null. */
+  transferEncoding: string | null;
+  /** Size of the header fields as sent (names, values, ": " and CRLF). */
+  fieldBytes: number;
+}
+
+/** One pass over node's raw [name, value, ...] list; names are compared by length first (the hot path). */
+export function scanHead(raw: readonly string[]): HeadScan {
+  let host = '';
+  let hosts = 0;
+  let length: number | null = 0;
+  let transferEncoding: string | null = null;
+  let fieldBytes = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i];
+    fieldBytes += name.length + raw[i + 1].length + 4;
+    switch (name.length) {
+      case 4:
+        if (name.toLowerCase() === 'host' && hosts++ === 0) host = raw[i + 1];
+        break;
+      case 14:
+        if (name.toLowerCase() === 'content-length') length = Number(raw[i + 1]);
+        break;
+      case 17:
+        if (name.toLowerCase() === 'transfer-encoding') transferEncoding = transferEncoding === null ? raw[i + 1] : `${transferEncoding}, ${raw[i + 1]}`;
+        break;
+    }
+  }
+  if (transferEncoding !== null) length = null;
+  return { host, hosts, length, transferEncoding, fieldBytes };
+}
+
 /** Host (or the absolute-form target's authority) and the origin-form target, or why the head is refused. */
-export function checkHead(nreq: IncomingMessage, hosts: number, host: string, transferEncoding: string | null): { authority: string; target: string } | string {
+export function checkHead(nreq: IncomingMessage, scan: Pick<HeadScan, 'host' | 'hosts' | 'transferEncoding'>): { authority: string; target: string } | string {
+  const { host, hosts, transferEncoding } = scan;
   if (nreq.httpVersionMajor !== 1) return 'unsupported HTTP version';
   if (hosts > 1) return 'more than one Host header field';
   if (hosts === 0 && nreq.httpVersionMinor === 1) return 'missing Host header field';

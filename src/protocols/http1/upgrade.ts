@@ -9,7 +9,7 @@ import { bodyLength, statusHasNoBody, type Response } from '../../core/response.
 import type { ConnectionUpgrade } from '../../core/upgrade.js';
 import { extraValue, type ExtraHeaders } from '../headers-out.js';
 import { bodyStream, discardBody } from '../stream-report.js';
-import { checkHead } from './head-rules.js';
+import { checkHead, scanHead } from './head-rules.js';
 
 export interface Http1UpgradeOptions {
   readonly processor: () => RequestProcessor;
@@ -63,15 +63,7 @@ export function createHttp1UpgradeListener(opts: Http1UpgradeOptions): (req: Inc
     }
     socket.on('error', () => {});
     const raw = nreq.rawHeaders;
-    let host = '';
-    let hosts = 0;
-    let transferEncoding: string | null = null;
-    for (let i = 0; i < raw.length; i += 2) {
-      const name = raw[i].toLowerCase();
-      if (name === 'host' && hosts++ === 0) host = raw[i + 1];
-      else if (name === 'transfer-encoding') transferEncoding = transferEncoding === null ? raw[i + 1] : `${transferEncoding}, ${raw[i + 1]}`;
-    }
-    const checked = checkHead(nreq, hosts, host, transferEncoding);
+    const checked = checkHead(nreq, scanHead(raw));
     if (typeof checked === 'string') {
       socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\nconnection: close\r\ncontent-length: ${Buffer.byteLength(checked) + 1}\r\n\r\n${checked}\n`);
       return;

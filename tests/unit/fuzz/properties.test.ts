@@ -130,7 +130,7 @@ describe('fuzz: HTTP/1.1 head rules', () => {
     fc.assert(
       fc.property(target, fc.string({ maxLength: 30 }), fc.integer({ min: 0, max: 2 }), fc.option(fc.string({ maxLength: 20 })), fc.constantFrom(0, 1, 2), (url, host, hosts, te, minor) => {
         const nreq = { url, httpVersionMajor: minor === 2 ? 2 : 1, httpVersionMinor: minor === 2 ? 0 : minor } as unknown as Parameters<typeof checkHead>[0];
-        const r = checkHead(nreq, hosts, host, te);
+        const r = checkHead(nreq, { host, hosts, transferEncoding: te });
         if (typeof r === 'string') return;
         assert.ok(!/[\s/@]/.test(r.authority) || r.authority.startsWith('['), r.authority);
         assert.ok(r.target === '*' || !/^https?:\/\//i.test(r.target), r.target);
