@@ -15,8 +15,9 @@ try {
   page.on('pageerror', (err) => errors.push(err.message));
   await page.goto(url, { waitUntil: 'load', timeout: 30_000 });
   await page.waitForSelector('#status.live', { timeout: 20_000 });
-  // A few seconds of history: rates need two scrapes, the charts a few points.
-  await page.waitForFunction(() => Number(document.getElementById('rps')?.textContent) > 0 && document.querySelectorAll('#latency tr td.num').length > 0, null, { timeout: 20_000 });
+  // A few seconds of history: rates need two scrapes, the charts a few points. The rate is shown
+  // abbreviated ("1.5k"): parseFloat reads its number, Number() would give NaN past 999/s.
+  await page.waitForFunction(() => parseFloat(document.getElementById('rps')?.textContent ?? '') > 0 && document.querySelectorAll('#latency tr td.num').length > 0, null, { timeout: 20_000 });
   await page.waitForTimeout(4000);
   const shown = await page.evaluate(() => ({
     status: document.getElementById('status').textContent,
