@@ -30,7 +30,7 @@ import { standardCaches, standardCertificates, standardModules } from '../standa
 
 const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
-const USAGE = `anomaly — HTTP/1.1 + HTTP/2 web and application server
+const USAGE = `anomaly — HTTP/1.1, HTTP/2 and HTTP/3 web and application server
 
 usage:
   anomaly serve [FILE]            serve FILE (YAML or JSON); without FILE, the embedded demo
@@ -93,18 +93,33 @@ function reportConfigError(err: unknown): number {
   throw err;
 }
 
+const SERVE_OPTIONS = {
+  static: { type: 'string' },
+  port: { type: 'string' },
+  'plain-port': { type: 'string' },
+  listing: { type: 'boolean' },
+  workers: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** The serve flags, or null after a one-line complaint and the usage (a typo is not a crash). */
+function parseServeArgs(args: string[]): ReturnType<typeof parseArgs<{ args: string[]; allowPositionals: true; options: typeof SERVE_OPTIONS }>> | null {
+  try {
+    return parseArgs({ args, allowPositionals: true, options: SERVE_OPTIONS });
+  } catch (err) {
+    process.stderr.write(`anomaly serve: ${(err as Error).message.split('. ')[0]}\n\n${USAGE}`);
+    return null;
+  }
+}
+
 async function serve(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      static: { type: 'string' },
-      port: { type: 'string' },
-      'plain-port': { type: 'string' },
-      listing: { type: 'boolean' },
-      workers: { type: 'string' },
-    },
-  });
+  const parsed = parseServeArgs(args);
+  if (parsed === null) return 2;
+  const { values, positionals } = parsed;
+  if (values.help === true) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
   const file = positionals[0];
   const modules = standardModules();
   const workersFlag = values.workers === undefined ? null : parseWorkers(values.workers);
