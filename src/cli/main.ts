@@ -308,7 +308,13 @@ async function supervise(config: ServerConfig, load: () => Promise<ServerConfig>
   const logging = createLogging(config.log, 1, true);
   const logger = logging.logger;
   let current = config;
-  const supervisor = new Supervisor({ count: config.workers, logger, drainTimeoutMs: () => current.limits.drainTimeout, exclusiveIndex: 1 });
+  const supervisor = new Supervisor({
+    count: config.workers,
+    logger,
+    drainTimeoutMs: () => current.limits.drainTimeout,
+    exclusiveIndex: 1,
+    accept: config.workerAccept,
+  });
   let started = false;
   let chain: Promise<unknown> = Promise.resolve();
   const serialise = <T>(task: () => Promise<T>): Promise<T> => {

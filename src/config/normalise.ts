@@ -126,6 +126,7 @@ export function normalise(data: Raw, handlerIds: readonly string[], positions: S
     },
     storage,
     workers: data.workers === 'auto' || data.workers === undefined ? availableParallelism() : (data.workers as number),
+    workerAccept: data.worker_accept === 'kernel' ? 'kernel' : 'round-robin',
     log: {
       level: (log.level as LogConfig['level'] | undefined) ?? 'info',
       format: (log.format as LogConfig['format'] | undefined) ?? 'auto',

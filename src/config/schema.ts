@@ -12,7 +12,7 @@ import { describeValue, tryParseDuration, tryParseSize } from './units.js';
 export type ModuleSchema = Pick<HandlerModule, 'id' | 'schema' | 'sections'>;
 
 /** Top-level keys of the config itself; module sections may not reuse them. */
-const BUILTIN_SECTIONS: readonly string[] = ['listen', 'workers', 'storage', 'log', 'limits', 'sites', 'caches', 'admin', 'tenants', 'rate_limits', 'tracing'];
+const BUILTIN_SECTIONS: readonly string[] = ['listen', 'workers', 'worker_accept', 'storage', 'log', 'limits', 'sites', 'caches', 'admin', 'tenants', 'rate_limits', 'tracing'];
 
 /** Keys of a route that are not handler ids. */
 export const ROUTE_KEYS: readonly string[] = ['path', 'methods', 'cache', 'rate_limit'];
@@ -92,6 +92,7 @@ export function configSchema(modules: readonly ModuleSchema[]): Record<string, u
       },
       storage: { type: 'string', minLength: 1 },
       workers: kind('workers'),
+      worker_accept: { enum: ['round-robin', 'kernel'] },
       caches: cachesSchema(),
       admin: adminSchema,
       tenants: tenantsSchema,

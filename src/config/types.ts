@@ -67,6 +67,12 @@ export interface ServerConfig {
   storage: string;
   /** Worker processes (1: no supervisor, everything in this process). "auto" is resolved to the core count. */
   workers: number;
+  /**
+   * How connections reach workers: the supervisor hands them out in turn (round-robin, even spread
+   * of keep-alive connections), or every worker accepts on the shared socket (kernel: no supervisor
+   * hop per connection, but a burst of connections can pile onto one worker). Fixed at start.
+   */
+  workerAccept: 'round-robin' | 'kernel';
   log: LogConfig;
   limits: Limits;
   /** Named cache zones (the `caches:` section). */
