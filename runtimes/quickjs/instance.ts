@@ -85,6 +85,10 @@ export class QuickJSInstance implements AppInstance {
     }
   }
 
+  handleSync(req: GuestRequest): GuestResponse {
+    return this.call(req);
+  }
+
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;

@@ -113,6 +113,18 @@ export class Generation {
     return inst;
   }
 
+  /**
+   * call() for an instance with handleSync: the answer (or the guest's error) before it returns,
+   * and the instance given back. No watchdog: the engine's own deadline stops a runaway call.
+   */
+  callSync(inst: AppInstance & { handleSync(req: GuestRequest): GuestResponse }, req: GuestRequest): GuestResponse {
+    try {
+      return inst.handleSync(req);
+    } finally {
+      this.#giveBack(inst);
+    }
+  }
+
   /** Runs one request on an instance from take() (or handed over), and gives the instance back. */
   call(inst: AppInstance, req: GuestRequest): Promise<GuestResponse> {
     let pending: Promise<GuestResponse>;

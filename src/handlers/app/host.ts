@@ -3,7 +3,7 @@ import { AnomalyError, ErrorCodes } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import type { Request } from '../../core/request.js';
 import type { Response } from '../../core/response.js';
-import type { AppInstance, GuestErrorKind, GuestRequest, RuntimeStats } from '../../../runtimes/contract.js';
+import type { AppInstance, GuestErrorKind, GuestRequest, GuestResponse, RuntimeStats } from '../../../runtimes/contract.js';
 import type { AppOptions } from './config.js';
 import { asGuestError, busyAnswer, describe, errorAnswer } from './errors.js';
 import { Generation, type GenerationDeps } from './generation.js';
@@ -43,6 +43,8 @@ export interface AppStatus {
     runtime: RuntimeStats;
   };
 }
+
+type SyncInstance = AppInstance & { handleSync(req: GuestRequest): GuestResponse };
 
 interface Lease {
   gen: Generation;
@@ -147,18 +149,37 @@ export class AppHost {
     };
   }
 
-  readonly handle = async (req: Request): Promise<Response> => {
+  readonly handle = (req: Request): Response | Promise<Response> => {
     // The body is read before taking an instance, so a slow upload holds none (413 propagates).
     const reading = readGuestBody(req);
-    const greq = toGuestRequest(req, reading === null ? EMPTY_BODY : await reading);
+    if (reading !== null) return reading.then((body) => this.#dispatch(req, toGuestRequest(req, body)));
+    return this.#dispatch(req, toGuestRequest(req, EMPTY_BODY));
+  };
+
+  #dispatch(req: Request, greq: GuestRequest): Response | Promise<Response> {
     this.#stats.requests++;
     const gen = this.#current;
     if (gen === null) return this.#unavailable(req);
     const inst = gen.take();
-    const lease = inst !== undefined ? { gen, inst } : await this.#wait();
+    if (inst === undefined) return this.#waitAndRun(greq, req);
+    // A synchronous engine with a free instance: answered in this turn, no promise in between.
+    if (inst.handleSync !== undefined) return this.#runSync(gen, inst as SyncInstance, greq, req);
+    return this.#run({ gen, inst }, greq, req);
+  }
+
+  async #waitAndRun(greq: GuestRequest, req: Request): Promise<Response> {
+    const lease = await this.#wait();
     if (lease === null) return this.#reject(req);
     return this.#run(lease, greq, req);
-  };
+  }
+
+  #runSync(gen: Generation, inst: SyncInstance, greq: GuestRequest, req: Request): Response {
+    try {
+      return toResponse(gen.callSync(inst, greq), this.#opts.limits.maxResponseBytes);
+    } catch (err) {
+      return this.#fail(err, req, gen.version);
+    }
+  }
 
   async #run(lease: Lease, greq: GuestRequest, req: Request): Promise<Response> {
     try {

@@ -98,6 +98,18 @@ export function runContractSuite(name: string, makeRuntime: () => Runtime, apps:
       assert.equal(bodyText(res), 'hello');
     });
 
+    it('handleSync, where offered, answers exactly as handle and throws what handle rejects with', async () => {
+      const hello = await load('hello');
+      if (hello.handleSync === undefined) return; // an engine that answers asynchronously (Java, Python)
+      const viaPromise = await hello.handle(guestRequest());
+      const viaSync = hello.handleSync(guestRequest());
+      assert.deepEqual({ ...viaSync, body: bodyText(viaSync) }, { ...viaPromise, body: bodyText(viaPromise) });
+      const throws = await load('throws');
+      assert.ok(throws.handleSync !== undefined);
+      assert.throws(() => throws.handleSync?.(guestRequest()), (err: unknown) => err instanceof GuestError && err.kind === 'exception');
+      assert.equal(bodyText(hello.handleSync(guestRequest())), bodyText(viaPromise)); // still serving
+    });
+
     it('echo: the guest sees the pre-parsed request', async () => {
       const body = Buffer.from('héllo body');
       const res = await (await load('echo')).handle(
