@@ -411,7 +411,7 @@ export class Response {
   static json(v, status) {
     const r = new Response(JSON.stringify(v));
     if (status !== undefined) r.status = status;
-    r.headers['content-type'] = 'application/json';
+    r.headers['content-type'] = JSON_TYPE;
     return r;
   }
   static bytes(b, status) {
@@ -530,6 +530,23 @@ function toArrayBuffer(b) {
 }
 
 const STRING_HEAD = '200' + US + '1' + US + 'content-type' + GS + TEXT + US + 't';
+const JSON_TYPE = 'application/json';
+const JSON_HEAD = '200' + US + '1' + US + 'content-type' + GS + JSON_TYPE + US + 't';
+
+/**
+ * The answer head of a 200 whose only header is the content-type text() or json() set, or null:
+ * such answers (most small handlers) skip flatten() here and are recognised by prefix in the host.
+ */
+function helperHead(h) {
+  let head = null;
+  for (const k in h) {
+    if (head !== null || k !== 'content-type') return null;
+    const v = h[k];
+    head = v === TEXT ? STRING_HEAD : v === JSON_TYPE ? JSON_HEAD : null;
+    if (head === null) return null;
+  }
+  return head;
+}
 
 // Set by flatten(): whether the headers named a content-type (saves a second pass), and how many
 // fields it wrote (the host checks the count, so a separator inside a value cannot add a field).
@@ -617,6 +634,10 @@ function makeDispatcher(app, maxBytes) {
       throw new TypeError(`a handler must return a response, a {status, headers, body} object or a string (got ${res === null ? 'null' : typeof res})`);
     }
     if (!(res instanceof Response) && isBytes(res)) return answer(200, [['content-type', 'application/octet-stream']], res);
+    if (res.status === 200 && typeof res.body === 'string' && res.body !== '' && res.body.length <= maxBytes && res.body.indexOf('\0') < 0) {
+      const head = helperHead(res.headers);
+      if (head !== null) return head + res.body;
+    }
     const status = res.status === undefined ? 200 : res.status;
     // (x | 0) !== x also rejects non-numbers, fractions and NaN, in one step.
     if ((status | 0) !== status || status < 100 || status > 599) {
@@ -632,7 +653,7 @@ function makeDispatcher(app, maxBytes) {
       if (!flatHadType) type = 'application/octet-stream';
     } else {
       body = JSON.stringify(body);
-      if (!flatHadType) type = 'application/json';
+      if (!flatHadType) type = JSON_TYPE;
     }
     if (type !== null) flat = add(flat, 'content-type', type);
     // US or NUL inside a header would break the framing (RS and GS are caught by the host's field

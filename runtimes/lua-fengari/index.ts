@@ -13,7 +13,7 @@ import { getHeapStatistics } from 'node:v8';
 import { performance } from 'node:perf_hooks';
 import {
   GuestError, type AppInstance, type AppSource, type GuestRequest, type GuestResponse, type Runtime, type RuntimeLimits,
-  type RuntimeStats,
+  type RuntimeStats, sharedHeaderList, TEXT_HEADERS,
 } from '../contract.js';
 import { HOOK_COUNT, SANDBOX_LUA, StringBytes, encodeShort, guestErrorFromLua, lowerName, newStats, readAnomalyModule, type AbortReason } from '../lua-common/source.js';
 import { hostEncode } from './json.js';
@@ -24,7 +24,6 @@ const HEADERS = 1;
 const COOKIES = 3;
 
 const EMPTY = new Uint8Array(0);
-const TEXT_PLAIN = 'text/plain; charset=utf-8';
 const K_STATUS = toLuaString('status');
 const K_HEADERS = toLuaString('headers');
 const K_BODY = toLuaString('body');
@@ -288,7 +287,7 @@ class FengariInstance implements AppInstance {
   private readResponse(): GuestResponse {
     const L = this.L;
     const t = lua.lua_type(L, 1);
-    if (t === lua.LUA_TSTRING) return { status: 200, headers: [['content-type', TEXT_PLAIN]], body: this.checkSize(lua.lua_tolstring(L, 1)) };
+    if (t === lua.LUA_TSTRING) return { status: 200, headers: TEXT_HEADERS, body: this.checkSize(lua.lua_tolstring(L, 1)) };
     if (t !== lua.LUA_TTABLE) throw this.badAnswer(`handler returned ${this.typeName(1)} (expected a table or a string)`);
     lua.lua_getfield(L, 1, K_STATUS); // 2
     lua.lua_getfield(L, 1, K_HEADERS); // 3
@@ -307,6 +306,8 @@ class FengariInstance implements AppInstance {
     const bt = lua.lua_type(L, 4);
     if (bt === lua.LUA_TSTRING || bt === lua.LUA_TNUMBER) body = this.checkSize(lua.lua_tolstring(L, 4));
     else if (bt !== lua.LUA_TNIL) throw this.badAnswer(`body must be a string (got ${this.typeName(4)})`);
+    // What text()/json() produce: answered with the shared list the host validated once.
+    if (headers.length === 1 && headers[0][0] === 'content-type') return { status, headers: sharedHeaderList(headers[0][1]) ?? headers, body };
     return { status, headers, body };
   }
 

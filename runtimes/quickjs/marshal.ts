@@ -15,7 +15,7 @@
  * 't' (text follows), 'n' (no body) or 'b' (binary: fetch the ArrayBuffer); or a JSON array
  * `[status, [[name, value]...], body]` (status 0: body too large, body is its size), or '' (async).
  */
-import type { GuestRequest } from '../contract.js';
+import { JSON_HEADERS, TEXT_HEADERS, type GuestRequest } from '../contract.js';
 
 const US = '\x1f';
 const RS = '\x1e';
@@ -111,7 +111,14 @@ export type Answer =
 /** A header field whose text held a separator: never valid HTTP, answered as an invalid response. */
 export class SmuggledSeparator extends Error {}
 
+// The heads of the binding's helper answers (STRING_HEAD and JSON_HEAD in bindings/js/anomaly.js).
+const TEXT_HEAD = '200' + US + '1' + US + 'content-type' + GS + 'text/plain; charset=utf-8' + US + 't';
+const JSON_HEAD = '200' + US + '1' + US + 'content-type' + GS + 'application/json' + US + 't';
+
 export function decodeAnswer(s: string): Answer {
+  // A 200 from text()/json() or a returned string: nothing to split or check.
+  if (s.startsWith(TEXT_HEAD)) return { kind: 'text', status: 200, headers: TEXT_HEADERS, body: s.slice(TEXT_HEAD.length) };
+  if (s.startsWith(JSON_HEAD)) return { kind: 'text', status: 200, headers: JSON_HEADERS, body: s.slice(JSON_HEAD.length) };
   if (s.charCodeAt(0) === 0x5b /* [ */) return decodeAnswerJson(s);
   const a = s.indexOf(US);
   const c = a < 0 ? -1 : s.indexOf(US, a + 1);

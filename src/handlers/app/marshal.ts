@@ -1,6 +1,6 @@
 import type { Request } from '../../core/request.js';
 import { Response, type ResponseHeaders } from '../../core/response.js';
-import { GuestError, type GuestRequest, type GuestResponse } from '../../../runtimes/contract.js';
+import { GuestError, JSON_HEADERS, TEXT_HEADERS, type GuestRequest, type GuestResponse } from '../../../runtimes/contract.js';
 
 const EMPTY_PARAMS: Readonly<Record<string, string>> = Object.freeze({});
 
@@ -105,12 +105,30 @@ const TOKEN = /^[!#$%&'*+.^_`|~0-9a-z-]+$/;
 // Field values may hold visible characters, spaces and tabs (RFC 9110 §5.5): no other control characters.
 const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
 
+// The known header lists, validated here once; frozen, so a later change to a response copies them.
+const SHARED_HEADERS = new Map<ReadonlyArray<readonly [string, string]>, ResponseHeaders>([
+  [TEXT_HEADERS, Object.freeze({ 'content-type': TEXT_HEADERS[0][1] })],
+  [JSON_HEADERS, Object.freeze({ 'content-type': JSON_HEADERS[0][1] })],
+]);
+
 /** The guest's answer as a core Response; anything the wire could not carry is a GuestError('response'). */
 export function toResponse(g: GuestResponse, maxResponseBytes: number): Response {
   const status = g.status;
   if (!Number.isInteger(status) || status < 200 || status > 599) throw new GuestError('response', `invalid status ${String(status)}`);
-  const headers: ResponseHeaders = {};
   const list = g.headers;
+  const shared = SHARED_HEADERS.get(list);
+  if (shared !== undefined) {
+    const body = g.body;
+    if (typeof body === 'string') {
+      if (body.length * 3 > maxResponseBytes && Buffer.byteLength(body) > maxResponseBytes) throw tooLarge(maxResponseBytes);
+      return new Response(status, body, shared);
+    }
+    if (body instanceof Uint8Array) {
+      if (body.byteLength > maxResponseBytes) throw tooLarge(maxResponseBytes);
+      return new Response(status, body, shared);
+    }
+  }
+  const headers: ResponseHeaders = {};
   for (let i = 0; i < list.length; i++) {
     const name = String(list[i][0]).toLowerCase();
     const value = String(list[i][1]);

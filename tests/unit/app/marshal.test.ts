@@ -4,6 +4,8 @@ import { HttpError } from '../../../src/core/errors.js';
 import { appModule, type AppHandler } from '../../../src/handlers/app/index.js';
 import { EMPTY_BODY, guestPath, readGuestBody, toGuestRequest, toResponse } from '../../../src/handlers/app/marshal.js';
 import { bodyText, FakeRuntime, recordingLogger, request, tempDir } from './fake-runtime.js';
+import { JSON_HEADERS, TEXT_HEADERS } from '../../../runtimes/contract.js';
+import { decodeAnswer } from '../../../runtimes/quickjs/marshal.js';
 
 describe('app marshalling', () => {
   const tmp = tempDir();
@@ -100,5 +102,31 @@ describe('app marshalling', () => {
     assert.throws(() => toResponse({ status: 200, headers: [], body: 'é'.repeat(60) }, 100), { kind: 'response' });
     assert.throws(() => toResponse({ status: 200, headers: [], body: new Uint8Array(101) }, 100), { kind: 'response' });
     assert.doesNotThrow(() => toResponse({ status: 200, headers: [], body: 'x'.repeat(100) }, 100));
+  });
+});
+
+describe('helper answers (text()/json() with only their content-type)', () => {
+  it('the QuickJS wire form is recognised by prefix and carries the shared header list', () => {
+    const text = decodeAnswer('200\x1f1\x1fcontent-type\x1dtext/plain; charset=utf-8\x1fthello');
+    assert.deepEqual(text, { kind: 'text', status: 200, headers: TEXT_HEADERS, body: 'hello' });
+    assert.equal((text as { headers: unknown }).headers, TEXT_HEADERS);
+    const json = decodeAnswer('200\x1f1\x1fcontent-type\x1dapplication/json\x1ft{"a":1}');
+    assert.equal((json as { headers: unknown }).headers, JSON_HEADERS);
+    // One more header, another value or another status: the general form, checked field by field.
+    const two = decodeAnswer('200\x1f2\x1fcontent-type\x1dtext/plain; charset=utf-8\x1ex-a\x1d1\x1ftbody');
+    assert.deepEqual(two, { kind: 'text', status: 200, headers: [['content-type', 'text/plain; charset=utf-8'], ['x-a', '1']], body: 'body' });
+    assert.notEqual((decodeAnswer('201\x1f1\x1fcontent-type\x1dapplication/json\x1ft{}') as { headers: unknown }).headers, JSON_HEADERS);
+  });
+
+  it('shares one frozen header object; changing a response copies it first', () => {
+    const a = toResponse({ status: 200, headers: TEXT_HEADERS, body: 'a' }, 1 << 20);
+    const b = toResponse({ status: 200, headers: TEXT_HEADERS, body: 'b' }, 1 << 20);
+    assert.equal(a.headers, b.headers);
+    assert.ok(Object.isFrozen(a.headers));
+    a.set('x-extra', '1');
+    assert.equal(a.headers['x-extra'], '1');
+    assert.equal(b.headers['x-extra'], undefined);
+    assert.equal(toResponse({ status: 200, headers: JSON_HEADERS, body: '{}' }, 1 << 20).headers['content-type'], 'application/json');
+    assert.throws(() => toResponse({ status: 200, headers: TEXT_HEADERS, body: 'x'.repeat(100) }, 10), /larger than max_response/);
   });
 });
