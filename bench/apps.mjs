@@ -8,6 +8,8 @@
 // Latency (p50/p99) is measured with one connection (wrk -c1), so p50 is the service time of one
 // request; overhead = p50(engine) - p50(native). Throughput uses 32 connections. The server is pinned
 // to CPU 0 and wrk to CPU 1; runs are interleaved across targets and the medians reported.
+// Each engine gets its own server with its own native route (--shared: one server for all): a JVM's
+// or pyodide's threads on the pinned CPU slowed every other engine by 10-15 µs per request.
 // Output: a Markdown table on stdout and JSON in bench/out/apps-<timestamp>.json (+ apps-latest.json).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -41,11 +43,12 @@ const { values: opts } = parseArgs({
     runs: { type: 'string' },
     duration: { type: 'string' },
     quick: { type: 'boolean', default: false },
+    shared: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
 });
 if (opts.help) {
-  process.stdout.write('usage: node bench/apps.mjs [--engines a,b] [--apps hello,echo] [--runs N] [--duration S] [--quick]\n');
+  process.stdout.write('usage: node bench/apps.mjs [--engines a,b] [--apps hello,echo] [--runs N] [--duration S] [--quick] [--shared]\n');
   process.exit(0);
 }
 const runs = Number(opts.runs ?? (opts.quick ? 1 : 3));
@@ -63,7 +66,7 @@ process.on('SIGINT', () => {
   process.exit(130);
 });
 
-function configYaml(port, storage) {
+function configYaml(port, storage, engines) {
   const routes = [];
   for (const app of apps) {
     routes.push({ path: `/native/${app}/*`, ...NATIVE[app] });
@@ -75,16 +78,17 @@ function configYaml(port, storage) {
   return JSON.stringify({ listen: { tls: false, plain: port, address: '127.0.0.1' }, workers: 1, storage, log: { format: 'json', access: true, level: 'warn' }, sites: [{ routes }] }, null, 2);
 }
 
-async function main() {
+/** One server hosting `group` (engines) beside the native handlers; results per target, native included. */
+async function measureServer(group) {
   const dir = mkdtempSync(join(tmpdir(), 'anomaly-bench-apps-'));
   const [port] = await freePorts(1);
   const file = join(dir, 'anomaly.yaml');
-  writeFileSync(file, configYaml(port, join(dir, 'storage')));
+  writeFileSync(file, configYaml(port, join(dir, 'storage'), group));
   const server = registry.spawn('node', [join(repoDir, 'bin', 'anomaly.js'), 'serve', file], { cpu: 0 });
   const results = [];
   try {
     const targets = [];
-    for (const app of apps) for (const t of ['native', ...engines]) targets.push({ app, target: t, url: `http://127.0.0.1:${port}/${t}/${app}${REQUEST_PATH[app]}` });
+    for (const app of apps) for (const t of ['native', ...group]) targets.push({ app, target: t, url: `http://127.0.0.1:${port}/${t}/${app}${REQUEST_PATH[app]}` });
     for (const t of targets) {
       await waitReady({ transport: 'h1', port, path: `/${t.target}/${t.app}${REQUEST_PATH[t.app]}`, timeoutMs: 30_000, exited: server.exited });
       // Warm up the JIT and the engines (QuickJS and fengari warm slowly).
@@ -120,17 +124,33 @@ async function main() {
     await registry.stop(server);
     rmSync(dir, { recursive: true, force: true });
   }
-  const lines = [`# bench:apps — ${new Date().toISOString()} (${runs} run(s) x ${duration} s, medians; wrk -c1 for latency, -c32 for req/s)`, ''];
+  return results;
+}
+
+async function main() {
+  // Each engine row is compared with the native row measured in the same server.
+  const rows = [];
+  const groups = opts.shared ? [engines] : engines.map((e) => [e]);
+  for (const group of groups) {
+    if (!opts.shared) process.stderr.write(`== ${group[0]} (its own server, with the native handlers)\n`);
+    const results = await measureServer(group);
+    for (const r of results) if (r.target !== 'native') rows.push({ ...r, native: results.find((n) => n.app === r.app && n.target === 'native') });
+    if (opts.shared || group === groups[0]) for (const r of results) if (r.target === 'native') rows.push({ ...r, native: r });
+  }
+  const mode = opts.shared ? 'one server for every engine' : 'one server per engine, each with its own native row';
+  const lines = [`# bench:apps — ${new Date().toISOString()} (${runs} run(s) x ${duration} s, medians; wrk -c1 for latency, -c32 for req/s; ${mode})`, ''];
   for (const app of apps) {
-    const native = results.find((r) => r.app === app && r.target === 'native');
-    lines.push(`### ${app}`, '', '| engine | p50 µs | p99 µs | overhead vs native (p50) | server CPU µs/req (1 conn) | CPU overhead | req/s (1 conn) | req/s (32 conns) | errors |', '|---|--:|--:|--:|--:|--:|--:|--:|--:|');
-    for (const r of results.filter((x) => x.app === app)) {
+    lines.push(`### ${app}`, '', '| engine | p50 µs | p99 µs | native p50 µs (same server) | overhead vs native (p50) | server CPU µs/req (1 conn) | CPU overhead | req/s (1 conn) | req/s (32 conns) | errors |', '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
+    const ordered = [...rows.filter((x) => x.app === app && x.target === 'native'), ...rows.filter((x) => x.app === app && x.target !== 'native')];
+    for (const r of ordered) {
+      const native = r.native;
       const overhead = r.target === 'native' ? '—' : `${(r.p50Us - native.p50Us).toFixed(0)} µs`;
       const cpuOverhead = r.target === 'native' ? '—' : `${(r.cpuUs - native.cpuUs).toFixed(0)} µs`;
-      lines.push(`| ${r.target} | ${r.p50Us.toFixed(0)} | ${r.p99Us.toFixed(0)} | ${overhead} | ${r.cpuUs.toFixed(0)} | ${cpuOverhead} | ${Math.round(r.rps1)} | ${Math.round(r.rps32)} | ${r.errors} |`);
+      lines.push(`| ${r.target} | ${r.p50Us.toFixed(0)} | ${r.p99Us.toFixed(0)} | ${native.p50Us.toFixed(0)} | ${overhead} | ${r.cpuUs.toFixed(0)} | ${cpuOverhead} | ${Math.round(r.rps1)} | ${Math.round(r.rps32)} | ${r.errors} |`);
     }
     lines.push('');
   }
+  const results = rows.map(({ native, ...r }) => ({ ...r, nativeP50Us: native.p50Us, nativeCpuUs: native.cpuUs }));
   const markdown = lines.join('\n');
   process.stdout.write(markdown + '\n');
   mkdirSync(join(benchDir, 'out'), { recursive: true });

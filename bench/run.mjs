@@ -356,8 +356,10 @@ class Bench {
     writeFileSync(join(outDir, 'latest.md'), `# Benchmark: last run\n\n${md}`);
     console.log(`\nwrote ${jsonFile} and ${join(outDir, 'latest.md')}`);
     if (!this.opts.quick && this.opts.scenarios === null && this.opts.servers === null) {
-      // A full run is the project's record: bench/RESULTS.md (partial or --quick runs stay in bench/out/).
-      writeFileSync(join(BENCH_DIR, 'RESULTS.md'), `# Benchmark results\n\nWritten by \`npm run bench\` (bench/run.mjs); see bench/README.md for the method.\n\n${md}`);
+      // A full run is the project's record: bench/RESULTS.md (partial or --quick runs stay in bench/out/),
+      // with the per-language apps, idle connections and runtime memory measured right after.
+      const extras = companionReports(this.opts);
+      writeFileSync(join(BENCH_DIR, 'RESULTS.md'), `# Benchmark results\n\nWritten by \`npm run bench\` (bench/run.mjs); see bench/README.md for the method.\n\n${md}\n${extras}`);
       console.log(`wrote ${join(BENCH_DIR, 'RESULTS.md')}`);
     }
     if (this.opts.updateReadme) {
@@ -403,4 +405,27 @@ try {
   process.exitCode = 1;
 } finally {
   if (!bench.interrupted) await bench.cleanup();
+}
+
+/**
+ * The companion benches of a full run, as Markdown: each language's app against a native handler
+ * (bench/apps.mjs), RSS with 10k idle keep-alive connections (bench/idle-conns.mjs) and memory per
+ * app instance (bench/runtime-memory.mjs). One that fails leaves a line saying so, not a hole.
+ */
+function companionReports(opts) {
+  const runs = String(opts.runs);
+  const benches = [
+    ['per-language apps', 'apps.mjs', ['--runs', runs, '--duration', String(Math.min(opts.duration, 5))]],
+    ['idle keep-alive connections', 'idle-conns.mjs', ['--runs', runs]],
+    ['memory per app instance', 'runtime-memory.mjs', []],
+  ];
+  const parts = ['## Apps, idle connections and runtime memory', ''];
+  for (const [what, file, args] of benches) {
+    console.log(`\n== ${what} (bench/${file})`);
+    const run = spawnSync(process.execPath, [join(BENCH_DIR, file), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 30 * 60_000 });
+    const out = (run.stdout ?? '').trim();
+    if (run.status === 0 && out !== '') parts.push(`Command: \`node bench/${file} ${args.join(' ')}\``.trim(), '', out.replace(/^# /, ''), '');
+    else parts.push(`${what}: bench/${file} failed (exit ${run.status ?? run.signal}); run it alone to see why.`, '');
+  }
+  return parts.join('\n');
 }

@@ -1,6 +1,7 @@
 // A reference server as N processes: `node cluster.mjs --workers N -- script.mjs [args]` forks N
 // copies of the script with node:cluster, sharing its listening socket the way anomaly's workers
-// do (SCHED_NONE: the kernel spreads connections, the primary never touches them).
+// do by default: round-robin (node's SCHED_RR, the primary hands each connection to a worker).
+// `--accept kernel` gives SCHED_NONE, to compare with anomaly's `worker_accept: kernel`.
 import cluster from 'node:cluster';
 
 const sep = process.argv.indexOf('--');
@@ -11,7 +12,8 @@ if (!script || !Number.isInteger(n) || n < 1) {
   console.error('usage: node cluster.mjs --workers N -- script.mjs [args...]');
   process.exit(2);
 }
-cluster.schedulingPolicy = cluster.SCHED_NONE;
+const accept = flags.includes('--accept') ? flags[flags.indexOf('--accept') + 1] : 'round-robin';
+cluster.schedulingPolicy = accept === 'kernel' ? cluster.SCHED_NONE : cluster.SCHED_RR;
 cluster.setupPrimary({ exec: script, args });
 for (let i = 0; i < n; i++) cluster.fork();
 let stopping = false;
