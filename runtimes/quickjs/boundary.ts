@@ -93,6 +93,8 @@ export class HandleBoundary implements Boundary {
   }
 }
 
+const SCRATCH_MIN = 4096;
+
 /** Raw pointers through the FFI; every value it creates is freed before it returns. */
 export class DirectBoundary implements Boundary {
   readonly direct = true;
@@ -100,6 +102,9 @@ export class DirectBoundary implements Boundary {
   /** argv for up to two arguments (JSValue pointers, 4 bytes each on wasm32), kept for the instance's life. */
   private readonly argv: number;
   private view: DataView;
+  /** Where request strings are encoded before QuickJS copies them: reused, grown on demand (a malloc/free pair per call saved). */
+  private scratch = 0;
+  private scratchSize = 0;
 
   constructor(
     private readonly ctx: QuickJSContext,
@@ -160,16 +165,19 @@ export class DirectBoundary implements Boundary {
   private newString(s: string): number {
     const { module, ffi, ctx } = this.i;
     const max = s.length * 3 + 1;
-    const ptr = module._malloc(max);
-    if (ptr === 0) throw new Error('QuickJS heap exhausted while passing the request');
-    try {
-      const heap = module.HEAPU8;
-      const { written } = this.encoder.encodeInto(s, heap.subarray(ptr, ptr + max - 1));
-      heap[ptr + written] = 0;
-      return ffi.QTS_NewString(ctx.value, ptr);
-    } finally {
-      module._free(ptr);
+    if (max > this.scratchSize) {
+      if (this.scratch !== 0) module._free(this.scratch);
+      this.scratchSize = 0;
+      const size = Math.max(SCRATCH_MIN, max);
+      this.scratch = module._malloc(size);
+      if (this.scratch === 0) throw new Error('QuickJS heap exhausted while passing the request');
+      this.scratchSize = size;
     }
+    const ptr = this.scratch;
+    const heap = module.HEAPU8;
+    const { written } = this.encoder.encodeInto(s, heap.subarray(ptr, ptr + max - 1));
+    heap[ptr + written] = 0;
+    return ffi.QTS_NewString(ctx.value, ptr);
   }
 
   /** The guest ArrayBuffer takes ownership of the malloc'd copy (QuickJS frees it with the buffer). */
@@ -183,5 +191,7 @@ export class DirectBoundary implements Boundary {
 
   dispose(): void {
     this.i.module._free(this.argv);
+    if (this.scratch !== 0) this.i.module._free(this.scratch);
+    this.scratch = 0;
   }
 }
