@@ -285,7 +285,7 @@ class WasmoonInstance implements AppInstance {
     const status = m._lua_tonumberx(L, 3, 0);
     const top = m._lua_gettop(L);
     let headers: Array<[string, string]> = [];
-    for (let i = 5; i < top; i += 2) headers.push([s.text(L, i) ?? '', s.text(L, i + 1) ?? '']);
+    for (let i = 5; i < top; i += 2) headers.push([s.knownText(L, i) ?? '', s.knownText(L, i + 1) ?? '']);
     // What text()/json() produce: answered with the shared list the host validated once.
     if (headers.length === 1 && headers[0][0] === 'content-type') headers = sharedHeaderList(headers[0][1]) ?? headers;
     let body: Uint8Array | null = null;

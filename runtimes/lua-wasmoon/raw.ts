@@ -112,10 +112,35 @@ export class Scratch {
     return v === null ? null : decoder.decode(v);
   }
 
+  /** text() for strings that repeat on every answer (header names, content types): one decode each, then a byte compare. */
+  knownText(L: LuaState, idx: number): string | null {
+    const v = this.view(L, idx);
+    if (v === null) return null;
+    const known = KNOWN_BY_LENGTH.get(v.length);
+    if (known !== undefined) {
+      for (const k of known) if (sameBytes(k.bytes, v)) return k.text;
+    }
+    return decoder.decode(v);
+  }
+
   dispose(): void {
     if (this.ptr !== 0) this.m._free(this.ptr);
     this.m._free(this.lenPtr);
     this.ptr = 0;
     this.cap = 0;
   }
+}
+
+const KNOWN_TEXTS = ['content-type', 'text/plain; charset=utf-8', 'application/json', 'text/html; charset=utf-8', 'location', 'cache-control', 'set-cookie'];
+const KNOWN_BY_LENGTH = new Map<number, Array<{ bytes: Uint8Array; text: string }>>();
+for (const text of KNOWN_TEXTS) {
+  const bytes = new TextEncoder().encode(text);
+  const list = KNOWN_BY_LENGTH.get(bytes.length) ?? [];
+  list.push({ bytes, text });
+  KNOWN_BY_LENGTH.set(bytes.length, list);
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
