@@ -36,9 +36,18 @@ export function streamReport(processor: RequestProcessor, req: Request, res: Res
   return report;
 }
 
+/**
+ * Read size for files sent as streams. Each read is a thread-pool round trip (two thread wake-ups,
+ * ≈30 µs of system time here): node's 64 KiB default made a 1 MiB file cost ≈1.25 ms of CPU per
+ * request. Bigger reads cost memory per response in flight, so the size is capped.
+ */
+const FILE_READ_BYTES = 512 * 1024;
+
 /** The body as a readable stream: a file range is opened here, a stream is returned as is. */
 export function bodyStream(body: ResponseBody): Readable {
-  return isFileBody(body) ? createReadStream(body.path, { start: body.start, end: body.end - 1 }) : (body as Readable);
+  if (!isFileBody(body)) return body as Readable;
+  const highWaterMark = Math.min(FILE_READ_BYTES, Math.max(64 * 1024, body.end - body.start));
+  return createReadStream(body.path, { start: body.start, end: body.end - 1, highWaterMark });
 }
 
 /** Releases a body that will not be sent (HEAD, 304): streams are destroyed, files were never opened. */
