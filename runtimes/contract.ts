@@ -44,16 +44,12 @@ export interface GuestResponse {
 }
 
 /**
- * Header lists an engine may answer with by identity (frozen, never to be changed): the host
- * validates them once instead of per response. They are what text() and json() helpers produce.
+ * The header lists of text() and json() answers, frozen and shared so engines need not build one per
+ * response. The host recognises any list holding just one of these content-types (by value) and
+ * answers with headers it checked once (src/handlers/app/marshal.ts).
  */
 export const TEXT_HEADERS = Object.freeze([Object.freeze(['content-type', 'text/plain; charset=utf-8'])]) as unknown as Array<[string, string]>;
 export const JSON_HEADERS = Object.freeze([Object.freeze(['content-type', 'application/json'])]) as unknown as Array<[string, string]>;
-
-/** The shared list for an answer whose only header is this content-type, or null. */
-export function sharedHeaderList(contentType: string): Array<[string, string]> | null {
-  return contentType === TEXT_HEADERS[0][1] ? TEXT_HEADERS : contentType === JSON_HEADERS[0][1] ? JSON_HEADERS : null;
-}
 
 export interface RuntimeLimits {
   /** Wall/CPU time one call may take before it is interrupted (504). */

@@ -13,7 +13,7 @@ import { getHeapStatistics } from 'node:v8';
 import { performance } from 'node:perf_hooks';
 import {
   GuestError, type AppInstance, type AppSource, type GuestRequest, type GuestResponse, type Runtime, type RuntimeLimits,
-  type RuntimeStats, sharedHeaderList, TEXT_HEADERS,
+  type RuntimeStats, TEXT_HEADERS,
 } from '../contract.js';
 import { HOOK_COUNT, SANDBOX_LUA, StringBytes, encodeShort, guestErrorFromLua, lowerName, newStats, readAnomalyModule, type AbortReason } from '../lua-common/source.js';
 import { hostEncode } from './json.js';
@@ -306,8 +306,6 @@ class FengariInstance implements AppInstance {
     const bt = lua.lua_type(L, 4);
     if (bt === lua.LUA_TSTRING || bt === lua.LUA_TNUMBER) body = this.checkSize(lua.lua_tolstring(L, 4));
     else if (bt !== lua.LUA_TNIL) throw this.badAnswer(`body must be a string (got ${this.typeName(4)})`);
-    // What text()/json() produce: answered with the shared list the host validated once.
-    if (headers.length === 1 && headers[0][0] === 'content-type') return { status, headers: sharedHeaderList(headers[0][1]) ?? headers, body };
     return { status, headers, body };
   }
 

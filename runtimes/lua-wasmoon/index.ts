@@ -10,7 +10,7 @@
 import { performance } from 'node:perf_hooks';
 import {
   GuestError, type AppInstance, type AppSource, type GuestRequest, type GuestResponse, type Runtime, type RuntimeLimits,
-  type RuntimeStats, sharedHeaderList,
+  type RuntimeStats,
 } from '../contract.js';
 import { SANDBOX_LUA, guestErrorFromLua, lowerName, newStats, readAnomalyModule, type AbortReason } from '../lua-common/source.js';
 import {
@@ -284,10 +284,8 @@ class WasmoonInstance implements AppInstance {
     const { m, L, s } = this;
     const status = m._lua_tonumberx(L, 3, 0);
     const top = m._lua_gettop(L);
-    let headers: Array<[string, string]> = [];
+    const headers: Array<[string, string]> = [];
     for (let i = 5; i < top; i += 2) headers.push([s.knownText(L, i) ?? '', s.knownText(L, i + 1) ?? '']);
-    // What text()/json() produce: answered with the shared list the host validated once.
-    if (headers.length === 1 && headers[0][0] === 'content-type') headers = sharedHeaderList(headers[0][1]) ?? headers;
     let body: Uint8Array | null = null;
     if (m._lua_type(L, 4) === LUA_TSTRING) {
       const v = s.view(L, 4);

@@ -134,7 +134,7 @@ export class Scratch {
 const KNOWN_TEXTS = ['content-type', 'text/plain; charset=utf-8', 'application/json', 'text/html; charset=utf-8', 'location', 'cache-control', 'set-cookie'];
 const KNOWN_BY_LENGTH = new Map<number, Array<{ bytes: Uint8Array; text: string }>>();
 for (const text of KNOWN_TEXTS) {
-  const bytes = new TextEncoder().encode(text);
+  const bytes = encoder.encode(text);
   const list = KNOWN_BY_LENGTH.get(bytes.length) ?? [];
   list.push({ bytes, text });
   KNOWN_BY_LENGTH.set(bytes.length, list);

@@ -112,8 +112,9 @@ export type Answer =
 export class SmuggledSeparator extends Error {}
 
 // The heads of the binding's helper answers (STRING_HEAD and JSON_HEAD in bindings/js/anomaly.js).
-const TEXT_HEAD = '200' + US + '1' + US + 'content-type' + GS + 'text/plain; charset=utf-8' + US + 't';
-const JSON_HEAD = '200' + US + '1' + US + 'content-type' + GS + 'application/json' + US + 't';
+const helperHead = (contentType: string): string => '200' + US + '1' + US + 'content-type' + GS + contentType + US + 't';
+const TEXT_HEAD = helperHead(TEXT_HEADERS[0][1]);
+const JSON_HEAD = helperHead(JSON_HEADERS[0][1]);
 
 export function decodeAnswer(s: string): Answer {
   // A 200 from text()/json() or a returned string: nothing to split or check.

@@ -105,28 +105,17 @@ const TOKEN = /^[!#$%&'*+.^_`|~0-9a-z-]+$/;
 // Field values may hold visible characters, spaces and tabs (RFC 9110 §5.5): no other control characters.
 const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
 
-// The known header lists, validated here once; frozen, so a later change to a response copies them.
-const SHARED_HEADERS = new Map<ReadonlyArray<readonly [string, string]>, ResponseHeaders>([
-  [TEXT_HEADERS, Object.freeze({ 'content-type': TEXT_HEADERS[0][1] })],
-  [JSON_HEADERS, Object.freeze({ 'content-type': JSON_HEADERS[0][1] })],
-]);
+// Answers whose only header is a helper's content-type (text(), json(), a returned string: most small
+// handlers) share one frozen header object, checked once; a later change to a response copies it.
+const SHARED_BY_TYPE = new Map<string, ResponseHeaders>(
+  [TEXT_HEADERS, JSON_HEADERS].map((list) => [list[0][1], Object.freeze({ 'content-type': list[0][1] })]),
+);
 
-/** The guest's answer as a core Response; anything the wire could not carry is a GuestError('response'). */
-export function toResponse(g: GuestResponse, maxResponseBytes: number): Response {
-  const status = g.status;
-  if (!Number.isInteger(status) || status < 200 || status > 599) throw new GuestError('response', `invalid status ${String(status)}`);
-  const list = g.headers;
-  const shared = SHARED_HEADERS.get(list);
-  if (shared !== undefined) {
-    const body = g.body;
-    if (typeof body === 'string') {
-      if (body.length * 3 > maxResponseBytes && Buffer.byteLength(body) > maxResponseBytes) throw tooLarge(maxResponseBytes);
-      return new Response(status, body, shared);
-    }
-    if (body instanceof Uint8Array) {
-      if (body.byteLength > maxResponseBytes) throw tooLarge(maxResponseBytes);
-      return new Response(status, body, shared);
-    }
+/** The guest's header list as response headers: lower-case names, repeats as lists, framing fields dropped. */
+function responseHeaders(list: GuestResponse['headers']): ResponseHeaders {
+  if (list.length === 1 && list[0][0] === 'content-type') {
+    const shared = SHARED_BY_TYPE.get(list[0][1]);
+    if (shared !== undefined) return shared;
   }
   const headers: ResponseHeaders = {};
   for (let i = 0; i < list.length; i++) {
@@ -140,12 +129,20 @@ export function toResponse(g: GuestResponse, maxResponseBytes: number): Response
     else if (Array.isArray(prev)) prev.push(value);
     else headers[name] = [prev, value];
   }
+  return headers;
+}
+
+/** The guest's answer as a core Response; anything the wire could not carry is a GuestError('response'). */
+export function toResponse(g: GuestResponse, maxResponseBytes: number): Response {
+  const status = g.status;
+  if (!Number.isInteger(status) || status < 200 || status > 599) throw new GuestError('response', `invalid status ${String(status)}`);
+  const headers = responseHeaders(g.headers);
   let body = g.body;
   if (body === undefined) body = null;
   if (typeof body === 'string') {
     // UTF-8 takes at most 3 bytes per UTF-16 unit: count exactly only when it may matter.
     if (body.length * 3 > maxResponseBytes && Buffer.byteLength(body) > maxResponseBytes) throw tooLarge(maxResponseBytes);
-    headers['content-type'] ??= 'text/plain; charset=utf-8';
+    if (headers['content-type'] === undefined) headers['content-type'] = 'text/plain; charset=utf-8'; // never a shared object: those have one
   } else if (body instanceof Uint8Array) {
     if (body.byteLength > maxResponseBytes) throw tooLarge(maxResponseBytes);
   } else if (body !== null) {
