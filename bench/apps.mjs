@@ -6,8 +6,10 @@
 //   npm run bench:apps -- --engines quickjs --apps hello --runs 5 --duration 5
 //
 // Latency (p50/p99) is measured with one connection (wrk -c1), so p50 is the service time of one
-// request; overhead = p50(engine) - p50(native). Throughput uses 32 connections. The server is pinned
-// to CPU 0 and wrk to CPU 1; runs are interleaved across targets and the medians reported.
+// request. Each run measures every target's latency back to back, then its throughput (32 connections);
+// overhead = the median over runs of p50(engine) - p50(native) within one run: on a shared VM the
+// host's load drifts by ±20 µs over seconds, and a pair measured seconds apart cancels that drift.
+// The server is pinned to CPU 0 and wrk to CPU 1; the order of targets rotates between runs.
 // Each engine gets its own server with its own native route (--shared: one server for all): a JVM's
 // or pyodide's threads on the pinned CPU slowed every other engine by 10-15 µs per request.
 // Output: a Markdown table on stdout and JSON in bench/out/apps-<timestamp>.json (+ apps-latest.json).
@@ -51,8 +53,8 @@ if (opts.help) {
   process.stdout.write('usage: node bench/apps.mjs [--engines a,b] [--apps hello,echo] [--runs N] [--duration S] [--quick] [--shared]\n');
   process.exit(0);
 }
-const runs = Number(opts.runs ?? (opts.quick ? 1 : 3));
-const duration = Number(opts.duration ?? (opts.quick ? 2 : 5));
+const runs = Number(opts.runs ?? (opts.quick ? 1 : 5));
+const duration = Number(opts.duration ?? (opts.quick ? 2 : 3));
 const engines = opts.engines.split(',').filter((e) => e in ENGINES).filter((e) => {
   if (NEEDS[e] === undefined || NEEDS[e]()) return true;
   process.stderr.write(`bench:apps: ${e} left out (its tool is missing: see docs/apps.md)\n`);
@@ -97,18 +99,28 @@ async function measureServer(group) {
     const samples = new Map(targets.map((t) => [t, []]));
     for (let run = 0; run < runs; run++) {
       const order = targets.map((_, i) => targets[(i + run) % targets.length]);
+      // The latency slices of one run go back to back, so an engine and its native row are measured
+      // seconds apart: the overhead is taken per run from that pair (the host's drift cancels out).
+      const one = new Map();
       for (const t of order) {
         // Server CPU per request (all its threads: a JVM worker counts too), steadier than latency on a busy machine.
         const cpu0 = cpuSnapshot(server.pid);
-        const one = await runLoad(registry, { tool: 'wrk', connections: 1, threads: 1 }, t.url, duration, 1);
-        const cpuUs = (cpuMsBetween(cpu0, cpuSnapshot(server.pid)) * 1000) / Math.max(1, one.requests);
+        const r = await runLoad(registry, { tool: 'wrk', connections: 1, threads: 1 }, t.url, duration, 1);
+        one.set(t, { ...r, cpuUs: (cpuMsBetween(cpu0, cpuSnapshot(server.pid)) * 1000) / Math.max(1, r.requests) });
+      }
+      for (const t of order) {
         const many = await runLoad(registry, { tool: 'wrk', connections: 32, threads: 1 }, t.url, duration, 1);
-        samples.get(t).push({ p50Ms: one.p50Ms, p99Ms: one.p99Ms, rps1: one.rps, rps32: many.rps, cpuUs, errors: one.non2xx + many.non2xx + one.socketErrors + many.socketErrors });
-        process.stderr.write(`  run ${run + 1} ${t.target.padEnd(8)} ${t.app.padEnd(6)} p50 ${(one.p50Ms * 1000).toFixed(0)} µs  p99 ${(one.p99Ms * 1000).toFixed(0)} µs  ${Math.round(many.rps)} req/s  CPU ${cpuUs.toFixed(0)} µs/req\n`);
+        const o = one.get(t);
+        samples.get(t).push({ p50Ms: o.p50Ms, p99Ms: o.p99Ms, rps1: o.rps, rps32: many.rps, cpuUs: o.cpuUs, errors: o.non2xx + many.non2xx + o.socketErrors + many.socketErrors });
+        process.stderr.write(`  run ${run + 1} ${t.target.padEnd(8)} ${t.app.padEnd(6)} p50 ${(o.p50Ms * 1000).toFixed(0)} µs  p99 ${(o.p99Ms * 1000).toFixed(0)} µs  ${Math.round(many.rps)} req/s  CPU ${o.cpuUs.toFixed(0)} µs/req\n`);
       }
     }
     for (const t of targets) {
       const s = samples.get(t);
+      const native = samples.get(targets.find((n) => n.app === t.app && n.target === 'native'));
+      // Per-run differences against the native row of the same run (zero for the native row itself).
+      const p50Diffs = s.map((x, i) => (x.p50Ms - native[i].p50Ms) * 1000);
+      const cpuDiffs = s.map((x, i) => x.cpuUs - native[i].cpuUs);
       results.push({
         app: t.app,
         target: t.target,
@@ -117,6 +129,9 @@ async function measureServer(group) {
         rps1: median(s.map((x) => x.rps1)),
         rps32: median(s.map((x) => x.rps32)),
         cpuUs: median(s.map((x) => x.cpuUs)),
+        overheadUs: median(p50Diffs),
+        cpuOverheadUs: median(cpuDiffs),
+        overheadRunsUs: p50Diffs.map((d) => Math.round(d)),
         errors: s.reduce((a, x) => a + x.errors, 0),
       });
     }
@@ -138,14 +153,14 @@ async function main() {
     if (opts.shared || group === groups[0]) for (const r of results) if (r.target === 'native') rows.push({ ...r, native: r });
   }
   const mode = opts.shared ? 'one server for every engine' : 'one server per engine, each with its own native row';
-  const lines = [`# bench:apps — ${new Date().toISOString()} (${runs} run(s) x ${duration} s, medians; wrk -c1 for latency, -c32 for req/s; ${mode})`, ''];
+  const lines = [`# bench:apps — ${new Date().toISOString()} (${runs} run(s) x ${duration} s, medians; wrk -c1 for latency, -c32 for req/s; overhead = median over runs of engine p50 - native p50 measured back to back; ${mode})`, ''];
   for (const app of apps) {
-    lines.push(`### ${app}`, '', '| engine | p50 µs | p99 µs | native p50 µs (same server) | overhead vs native (p50) | server CPU µs/req (1 conn) | CPU overhead | req/s (1 conn) | req/s (32 conns) | errors |', '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
+    lines.push(`### ${app}`, '', '| engine | p50 µs | p99 µs | native p50 µs (same server) | overhead vs native: median of per-run p50 differences (each run) | server CPU µs/req (1 conn) | CPU overhead | req/s (1 conn) | req/s (32 conns) | errors |', '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
     const ordered = [...rows.filter((x) => x.app === app && x.target === 'native'), ...rows.filter((x) => x.app === app && x.target !== 'native')];
     for (const r of ordered) {
       const native = r.native;
-      const overhead = r.target === 'native' ? '—' : `${(r.p50Us - native.p50Us).toFixed(0)} µs`;
-      const cpuOverhead = r.target === 'native' ? '—' : `${(r.cpuUs - native.cpuUs).toFixed(0)} µs`;
+      const overhead = r.target === 'native' ? '—' : `${r.overheadUs.toFixed(0)} µs (${r.overheadRunsUs.join(', ')})`;
+      const cpuOverhead = r.target === 'native' ? '—' : `${r.cpuOverheadUs.toFixed(0)} µs`;
       lines.push(`| ${r.target} | ${r.p50Us.toFixed(0)} | ${r.p99Us.toFixed(0)} | ${native.p50Us.toFixed(0)} | ${overhead} | ${r.cpuUs.toFixed(0)} | ${cpuOverhead} | ${Math.round(r.rps1)} | ${Math.round(r.rps32)} | ${r.errors} |`);
     }
     lines.push('');

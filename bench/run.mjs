@@ -415,7 +415,8 @@ try {
 function companionReports(opts) {
   const runs = String(opts.runs);
   const benches = [
-    ['per-language apps', 'apps.mjs', ['--runs', runs, '--duration', String(Math.min(opts.duration, 5))]],
+    // Latency overheads are medians of per-run pairs: at least 5 pairs, 3 s each (its own default).
+    ['per-language apps', 'apps.mjs', ['--runs', String(Math.max(5, opts.runs)), '--duration', String(Math.min(opts.duration, 3))]],
     ['idle keep-alive connections', 'idle-conns.mjs', ['--runs', runs]],
     ['memory per app instance', 'runtime-memory.mjs', []],
   ];

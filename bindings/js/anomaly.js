@@ -383,12 +383,29 @@ export class Response {
   constructor(body, init) {
     // No default parameters or destructuring: in QuickJS each costs microseconds per response.
     this.status = 200;
-    this.headers = {};
     this.body = body === undefined ? null : body;
+    // The headers object is made on first use. Until then a helper's content-type waits in _type:
+    // text('hi') allocates one object, and the dispatcher answers it with a precomputed head.
+    this._h = null;
+    this._type = null;
     if (init !== undefined && init !== null) {
       if (init.status !== undefined) this.status = init.status;
       if (init.headers) for (const [k, v] of headerPairs(init.headers)) this.append(k, v);
     }
+  }
+  /** The header fields, name (lower case) -> value or list of values; a plain object to read or change. */
+  get headers() {
+    let h = this._h;
+    if (h === null) {
+      h = {};
+      if (this._type !== null) h['content-type'] = this._type;
+      this._h = h;
+    }
+    return h;
+  }
+  set headers(h) {
+    this._h = h === undefined || h === null ? {} : h;
+    this._type = null;
   }
   /** Sets a header (replacing any value); chainable. */
   set(name, value) {
@@ -405,19 +422,19 @@ export class Response {
   static text(s, status) {
     const r = new Response(typeof s === 'string' ? s : String(s));
     if (status !== undefined) r.status = status;
-    r.headers['content-type'] = TEXT;
+    r._type = TEXT;
     return r;
   }
   static json(v, status) {
     const r = new Response(JSON.stringify(v));
     if (status !== undefined) r.status = status;
-    r.headers['content-type'] = JSON_TYPE;
+    r._type = JSON_TYPE;
     return r;
   }
   static bytes(b, status) {
     const r = new Response(b);
     if (status !== undefined) r.status = status;
-    r.headers['content-type'] = 'application/octet-stream';
+    r._type = 'application/octet-stream';
     return r;
   }
   static redirect(url, status) {
@@ -633,7 +650,17 @@ function makeDispatcher(app, maxBytes) {
     if (res === null || typeof res !== 'object') {
       throw new TypeError(`a handler must return a response, a {status, headers, body} object or a string (got ${res === null ? 'null' : typeof res})`);
     }
-    if (!(res instanceof Response) && isBytes(res)) return answer(200, [['content-type', 'application/octet-stream']], res);
+    if (res instanceof Response) {
+      // text()/json() untouched since: the head is known without looking at a headers object.
+      if (res._h === null && res.status === 200) {
+        const b = res.body;
+        if (typeof b === 'string' && b !== '' && b.length <= maxBytes && b.indexOf('\0') < 0) {
+          const t = res._type;
+          if (t === TEXT) return STRING_HEAD + b;
+          if (t === JSON_TYPE) return JSON_HEAD + b;
+        }
+      }
+    } else if (isBytes(res)) return answer(200, [['content-type', 'application/octet-stream']], res);
     if (res.status === 200 && typeof res.body === 'string' && res.body !== '' && res.body.length <= maxBytes && res.body.indexOf('\0') < 0) {
       const head = helperHead(res.headers);
       if (head !== null) return head + res.body;

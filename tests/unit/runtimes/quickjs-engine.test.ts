@@ -103,6 +103,37 @@ export default (req) => new Response('x', { headers: { 'x-a': req.query.get('v')
     app.dispose();
   });
 
+  it("a helper's headers are made on first use and every change to them is answered", async () => {
+    const app = await load(`import { text, json, Response } from 'anomaly';
+      export default (req) => {
+        const which = req.query.get('v');
+        if (which === 'plain') return text('a');
+        if (which === 'added') { const r = text('b'); r.headers['x-a'] = '1'; return r; }
+        if (which === 'set') return json({ c: 1 }).set('x-b', '2');
+        if (which === 'replaced') { const r = text('d'); r.headers = { 'content-type': 'text/x-custom' }; return r; }
+        if (which === 'emptied') { const r = text('e'); delete r.headers['content-type']; return r; }
+        if (which === 'status') return text('f', 201);
+        if (which === 'read') { const r = json([1]); return text(r.headers['content-type']); }
+        return new Response('g', { headers: { 'x-c': '3' } });
+      };`);
+    const call = async (v: string) => app.handle(guestRequest({ rawQuery: `v=${v}`, query: new Map([['v', [v]]]) }));
+    const plain = await call('plain');
+    assert.deepEqual([plain.status, header(plain, 'content-type'), bodyText(plain)], [200, 'text/plain; charset=utf-8', 'a']);
+    const added = await call('added');
+    assert.deepEqual([header(added, 'content-type'), header(added, 'x-a')], ['text/plain; charset=utf-8', '1']);
+    const set = await call('set');
+    assert.deepEqual([header(set, 'content-type'), header(set, 'x-b'), bodyText(set)], ['application/json', '2', '{"c":1}']);
+    assert.equal(header(await call('replaced'), 'content-type'), 'text/x-custom');
+    // No content-type left: the string body gets the text default again.
+    assert.equal(header(await call('emptied'), 'content-type'), 'text/plain; charset=utf-8');
+    const status = await call('status');
+    assert.deepEqual([status.status, header(status, 'content-type')], [201, 'text/plain; charset=utf-8']);
+    assert.equal(bodyText(await call('read')), 'application/json');
+    const other = await call('other');
+    assert.deepEqual([header(other, 'x-c'), header(other, 'content-type')], ['3', 'text/plain; charset=utf-8']);
+    app.dispose();
+  });
+
   it('2000 consecutive calls stay fast (no memory-accounting slowdown)', async () => {
     const app = await load(`import { Response } from 'anomaly';
 export default (req) => Response.json({ ua: req.headers.get('user-agent'), q: req.query.get('q'), n: req.body.length });`);
