@@ -1,3 +1,4 @@
+import { fstatSync } from 'node:fs';
 import { pino, type Logger as PinoLogger } from 'pino';
 import type { LogConfig } from '../config/types.js';
 import type { AccessSink } from './access-log.js';
@@ -5,6 +6,23 @@ import { LineWriter } from './line-writer.js';
 
 /** Under PIPE_BUF (4096 bytes) with room for a few multi-byte characters. */
 const SHARED_WRITE_CHARS = 3584;
+
+/**
+ * Whether writes to `fd` by several processes can mix mid-line above PIPE_BUF: pipes, sockets and
+ * terminals. Regular files cannot (Linux serialises writes to one open file), nor can /dev/null;
+ * there the writer keeps its 64 KiB batches (a 4 KiB piece costs a thread-pool round trip each).
+ */
+export function writesCanInterleave(fd: number): boolean {
+  try {
+    const st = fstatSync(fd);
+    if (st.isFile()) return false;
+    // /dev/null is character device 1:3.
+    if (st.isCharacterDevice() && st.rdev === ((1 << 8) | 3)) return false;
+    return true;
+  } catch {
+    return true;
+  }
+}
 
 /** The process logger plus the sink the access log writes to. */
 export interface Logging {
@@ -19,7 +37,7 @@ export interface Logging {
  * shared by pino and the hand-serialized access log, so logging stays off the request's
  * critical path. On a terminal (or format: pretty) pino-pretty renders readable lines in a
  * worker thread. `shared`: other processes write to the same stdout (worker processes), so each
- * write stays under PIPE_BUF and lines never mix.
+ * write to a pipe, socket or terminal stays under PIPE_BUF and lines never mix.
  */
 export function createLogging(config: LogConfig, fd = 1, shared = false): Logging {
   const isTty = fd === 1 && process.stdout.isTTY === true;
@@ -49,7 +67,7 @@ export function createLogging(config: LogConfig, fd = 1, shared = false): Loggin
       });
     return { logger, access: { kind: 'logger', info: (obj, msg) => logger.info(obj, msg) }, flush };
   }
-  const writer = new LineWriter(fd, shared ? { maxWriteChars: SHARED_WRITE_CHARS } : {});
+  const writer = new LineWriter(fd, shared && writesCanInterleave(fd) ? { maxWriteChars: SHARED_WRITE_CHARS } : {});
   const logger = pino(options, writer);
   const silent = config.level === 'silent' || pino.levels.values[config.level] > pino.levels.values.info;
   return {

@@ -3,7 +3,11 @@ import { mkdtempSync, openSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { spawnSync } from 'node:child_process';
 import { LineWriter } from '../../../src/observe/line-writer.js';
+import { writesCanInterleave } from '../../../src/observe/logger.js';
+
+const loggerUrl = new URL('../../../src/observe/logger.js', import.meta.url).href;
 
 function target(): { fd: number; read: () => string } {
   const file = join(mkdtempSync(join(tmpdir(), 'anomaly-lw-')), 'out.log');
@@ -52,5 +56,18 @@ describe('LineWriter', () => {
     const w = new LineWriter(openSync('/dev/null', 'a'), { maxQueuedBytes: 64 * 1024 });
     for (let i = 0; i < 20_000; i++) w.write('y'.repeat(100) + '\n');
     assert.ok(w.dropped > 0);
+  });
+});
+
+describe('writesCanInterleave (whether worker processes must keep writes under PIPE_BUF)', () => {
+  it('regular files and /dev/null take whole batches; pipes do not', () => {
+    const { fd } = target();
+    assert.equal(writesCanInterleave(fd), false);
+    assert.equal(writesCanInterleave(openSync('/dev/null', 'a')), false);
+    const child = spawnSync(process.execPath, ['--input-type=module', '-e', `import { writesCanInterleave } from ${JSON.stringify(loggerUrl)}; console.log(writesCanInterleave(1));`], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    assert.equal(child.stdout.trim(), 'true');
   });
 });
