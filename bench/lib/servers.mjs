@@ -116,7 +116,9 @@ export const SERVER_KINDS = {
       const { file, plain, tls } = anomalyConfig(ctx);
       const port = TLS.has(ctx.transport) ? tls : plain;
       // Access log lines go to stdout; stdout goes to /dev/null (the cost of logging stays).
-      return { cmd: process.execPath, args: [bin, 'serve', file], port, stdoutToNull: true, cwd: ctx.repoDir };
+      // For diagnosis (bench/probes): extra node flags, and stdout kept in the run's temp dir.
+      const flags = (process.env.BENCH_ANOMALY_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
+      return { cmd: process.execPath, args: [...flags, bin, 'serve', file], port, stdoutToNull: process.env.BENCH_ANOMALY_STDOUT !== 'file', cwd: ctx.repoDir };
     },
   },
 };
