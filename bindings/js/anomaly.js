@@ -558,11 +558,15 @@ function helperHead(h) {
   let head = null;
   for (const k in h) {
     if (head !== null || k !== 'content-type') return null;
-    const v = h[k];
-    head = v === TEXT ? STRING_HEAD : v === JSON_TYPE ? JSON_HEAD : null;
+    head = headOfType(h[k]);
     if (head === null) return null;
   }
   return head;
+}
+
+/** The answer head of a 200 whose only header is this content-type (text() or json()), or null. */
+function headOfType(type) {
+  return type === TEXT ? STRING_HEAD : type === JSON_TYPE ? JSON_HEAD : null;
 }
 
 // Set by flatten(): whether the headers named a content-type (saves a second pass), and how many
@@ -650,19 +654,11 @@ function makeDispatcher(app, maxBytes) {
     if (res === null || typeof res !== 'object') {
       throw new TypeError(`a handler must return a response, a {status, headers, body} object or a string (got ${res === null ? 'null' : typeof res})`);
     }
-    if (res instanceof Response) {
-      // text()/json() untouched since: the head is known without looking at a headers object.
-      if (res._h === null && res.status === 200) {
-        const b = res.body;
-        if (typeof b === 'string' && b !== '' && b.length <= maxBytes && b.indexOf('\0') < 0) {
-          const t = res._type;
-          if (t === TEXT) return STRING_HEAD + b;
-          if (t === JSON_TYPE) return JSON_HEAD + b;
-        }
-      }
-    } else if (isBytes(res)) return answer(200, [['content-type', 'application/octet-stream']], res);
+    const isResponse = res instanceof Response;
+    if (!isResponse && isBytes(res)) return answer(200, [['content-type', 'application/octet-stream']], res);
     if (res.status === 200 && typeof res.body === 'string' && res.body !== '' && res.body.length <= maxBytes && res.body.indexOf('\0') < 0) {
-      const head = helperHead(res.headers);
+      // A text()/json() Response whose headers were never touched has no headers object to look at.
+      const head = isResponse && res._h === null ? headOfType(res._type) : helperHead(res.headers);
       if (head !== null) return head + res.body;
     }
     const status = res.status === undefined ? 200 : res.status;
