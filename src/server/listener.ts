@@ -65,6 +65,8 @@ export class Listener {
         honorCipherOrder: true,
         handshakeTimeout: o.handshakeTimeout,
         allowHalfOpen: false,
+        // As on the plain port (and node's https): a response is written whole, so Nagle only adds delay.
+        noDelay: true,
       });
       server.on('secureConnection', (socket: TLSSocket) => {
         o.onConnection(socket, socket.alpnProtocol === 'h2' ? 'h2' : 'h1', true);

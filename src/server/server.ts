@@ -16,6 +16,7 @@ import { loadBinding } from '../protocols/http3/native.js';
 import { ConnectionRegistry, type Connection, type ConnectionCounts } from './connections.js';
 import { Dispatcher, type CompletionListener, type RouteReport, type RouteWrapper } from './dispatcher.js';
 import { Listener, type Routing } from './listener.js';
+import { keepNextTickShape } from './tick-shape.js';
 
 /** The certificates a TLS listener serves; built per config version. */
 export interface Certificates {
@@ -147,6 +148,7 @@ export class AnomalyServer {
   }
 
   async start(config: ServerConfig): Promise<void> {
+    await keepNextTickShape();
     const certs = config.listen.tls !== null ? await this.#deps.certificates(config, this.#logger) : null;
     const dispatcher = await Dispatcher.build(config, this.#deps.modules, this.#logger, this.#listenersFor(config), this.#deps.wrapRoute);
     this.#config = config;
