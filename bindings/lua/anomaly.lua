@@ -6,8 +6,8 @@
 local host = ...
 local hall, hnames, hmap = host.all, host.names, host.map
 
-local type, pairs, ipairs, tostring, tonumber, setmetatable, getmetatable, rawget, rawset, error, select =
-  type, pairs, ipairs, tostring, tonumber, setmetatable, getmetatable, rawget, rawset, error, select
+local type, pairs, ipairs, next, tostring, tonumber, setmetatable, getmetatable, rawget, rawset, error, select =
+  type, pairs, ipairs, next, tostring, tonumber, setmetatable, getmetatable, rawget, rawset, error, select
 local sfind, ssub, sbyte, schar, sformat, sgsub, concat =
   string.find, string.sub, string.byte, string.char, string.format, string.gsub, table.concat
 local mtype, huge = math.type, math.huge
@@ -299,7 +299,11 @@ local function pairs_to_map(...)
   return t
 end
 
+-- query and headers are shared accessors, looked up here rather than stored per request: eight
+-- fields fit the constructor's smallest hash part, ten would double it.
 local lazy = {
+  query = function() return QUERY end,
+  headers = function() return HEADERS end,
   cookies = function() return pairs_to_map(hmap(3)) end,
   params = function() return pairs_to_map(hmap(4)) end,
 }
@@ -459,7 +463,7 @@ end
 -- which the host reads itself (fengari: every Lua-side call and pairs step costs more than host reads).
 local function dispatch(flat, app, method, path, raw_query, body, protocol, scheme, hostname, remote)
   local req = setmetatable({
-    method = method, path = path, raw_query = raw_query, body = body, query = QUERY, headers = HEADERS,
+    method = method, path = path, raw_query = raw_query, body = body,
     protocol = protocol, scheme = scheme, host = hostname, remote = remote,
   }, request_mt)
   local res
@@ -471,17 +475,20 @@ local function dispatch(flat, app, method, path, raw_query, body, protocol, sche
   local status = res.status or 200
   if mtype(status) ~= "integer" then status = math.tointeger(status) end
   if not status or status < 100 or status > 999 then error("invalid status " .. tostring(res.status), 0) end
-  local list, n = {}, 0
-  if res.headers ~= nil then
-    if type(res.headers) ~= "table" then error("headers must be a table", 0) end
-    n = flatten_headers(res.headers, list)
-  end
   local b = res.body
   if b ~= nil and type(b) ~= "string" then
     if type(b) == "number" then b = tostring(b) else error("body must be a string (got " .. type(b) .. ")", 0) end
   end
   -- status, body, then the headers as name, value, ... (read by stack index, no table walk).
-  return status, b, unpack(list, 1, n)
+  local h = res.headers
+  if h == nil then return status, b end
+  if type(h) ~= "table" then error("headers must be a table", 0) end
+  -- One string header (what the helpers make): returned as is, without building a list.
+  local k, v = next(h)
+  if k == nil then return status, b end
+  if type(k) == "string" and type(v) == "string" and next(h, k) == nil then return status, b, k, v end
+  local list = {}
+  return status, b, unpack(list, 1, flatten_headers(h, list))
 end
 
 return M, dispatch
