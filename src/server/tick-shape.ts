@@ -2,16 +2,17 @@
  * Keeps one of node's `process.nextTick` records alive for the life of the process.
  *
  * Why: nextTick builds each record with the literal `{ [async_id_symbol], [trigger_async_id_symbol],
- * callback, args }`, whose maps hang off V8's root Object map by weak transitions. Records live for one
- * tick, so a full GC that runs while none is queued (typically the memory reducer's GCs after some
- * seconds idle, before traffic arrives) frees the whole map chain, and the next record gets a new one.
- * After a few such GCs the literal's inline cache has seen too many maps and goes megamorphic for good:
- * every record is then built in the runtime, and a hello request costs ≈25-30 µs of CPU instead of
- * ≈20 (bench/README.md, "Where anomaly's time goes"). One record that never dies keeps the chain, so
- * every later record gets the same map and the cache stays monomorphic.
+ * callback, args }`, whose maps hang off V8's root Object map by weak transitions, and records live for
+ * one tick. After the memory reducer's full GCs (a few seconds idle, e.g. before traffic arrives) the
+ * literal was seen meeting new maps until its inline cache went megamorphic for good: every record is
+ * then built in the runtime, and a hello request costs ≈25-48 µs of CPU instead of ≈20 (bench/README.md,
+ * "Where anomaly's time goes"; bench/probes/idle-then-load.mjs reproduces it). The exact V8 rule that
+ * drops the chain is not pinned down; holding one record that never dies keeps it, measured on the real
+ * server, so later records keep getting its map.
  */
 import { executionAsyncResource } from 'node:async_hooks';
 
+/** Held, never read: its only job is to keep the record's map alive. */
 let kept: object | null = null;
 let pending: Promise<object | null> | null = null;
 
