@@ -24,11 +24,17 @@ export function keepNextTickShape(): Promise<object | null> {
   pending ??= new Promise((resolve) => {
     process.nextTick(() => {
       const resource = executionAsyncResource();
-      // The record has node's two symbols and `callback`; anything else (another Node) is not held.
-      const isRecord = typeof resource === 'object' && resource !== null && 'callback' in resource && Object.getOwnPropertySymbols(resource).length === 2;
+      // The record carries `callback` and node's async id symbols (Node 22+ adds a context-frame symbol);
+      // anything else (a Node whose ticks have no such resource) is not held.
+      const isRecord = typeof resource === 'object' && resource !== null && 'callback' in resource && hasAsyncIdSymbols(resource);
       kept = isRecord ? resource : null;
       resolve(kept);
     });
   });
   return pending;
+}
+
+function hasAsyncIdSymbols(o: object): boolean {
+  const names = Object.getOwnPropertySymbols(o).map((sym) => sym.description);
+  return names.includes('async_id_symbol') && names.includes('trigger_async_id_symbol');
 }
