@@ -2,7 +2,7 @@
 // anomaly on the hello config, leaves it idle long enough for V8's memory reducer to run its full
 // GCs, then loads it with wrk and prints the server's CPU per request, the nextTick probe's readings
 // (≈60–110 µs healthy, ≈290–320 slow) and how many memory-reducing GCs ran.
-//   node bench/probes/idle-then-load.mjs [--idle 25] [--runs 3] [--node-flags "..."]
+//   node bench/probes/idle-then-load.mjs [--idle 25] [--runs 3] [--node-flags="..."]
 // Needs wrk and taskset; the server runs on CPU 0, wrk on CPU 1.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, openSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';

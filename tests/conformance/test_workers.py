@@ -73,6 +73,10 @@ def test_workers_share_the_ports_and_both_serve(anomaly_server) -> None:
     assert served_by == set(pids), f"one worker took every connection: {served_by}"
     # TLS is shared the same way.
     assert httpx.get(server.tls_url + "/", verify=str(server.ca_path)).text == "v0\n"
+    # Workers run without V8's memory reducer (its idle-time GCs slowed a worker for life: supervisor.ts).
+    for pid in pids:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            assert b"--no-memory-reducer" in f.read().split(b"\0"), f"worker {pid} runs with the memory reducer"
 
 
 def test_keep_alive_connections_opened_at_once_are_spread_evenly(anomaly_server) -> None:

@@ -97,7 +97,7 @@ export class Supervisor {
   async start(): Promise<WorkerPorts> {
     // Must be set before the first fork; the environment variable would also work, but this is explicit.
     cluster.schedulingPolicy = this.#opts.accept === 'kernel' ? cluster.SCHED_NONE : cluster.SCHED_RR;
-    cluster.setupPrimary({ execArgv: process.execArgv, args: process.argv.slice(2), silent: false });
+    cluster.setupPrimary({ execArgv: workerExecArgv(process.execArgv), args: process.argv.slice(2), silent: false });
     const slots: Slot[] = [];
     for (let i = 1; i <= this.#count; i++) slots.push(this.#fork(i));
     try {
@@ -342,4 +342,16 @@ function send(worker: Worker, message: ToWorker): void {
 
 function describeExit(code: number | null, signal: string | null): string {
   return signal !== null ? `signal ${signal}` : `exit code ${code ?? 'unknown'}`;
+}
+
+/**
+ * Node flags for worker processes: the supervisor's own, plus `--no-memory-reducer`. V8's memory
+ * reducer runs full memory-reducing GCs once a process has been idle a few seconds; a worker that
+ * idled before traffic then paid for it for its whole life: 1 MiB files cost 1,620–1,720 µs of CPU per
+ * request instead of 910–980 (continuous major GC), and hello requests went megamorphic in nextTick
+ * (bench/README.md, "Where anomaly's time goes"). The price: an idle worker keeps the heap it grew
+ * to under load instead of shrinking it. A flag V8 only reads at start, hence here and not at run time.
+ */
+export function workerExecArgv(own: readonly string[]): string[] {
+  return own.some((a) => a === '--memory-reducer' || a === '--no-memory-reducer') ? [...own] : [...own, '--no-memory-reducer'];
 }
