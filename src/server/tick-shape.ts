@@ -12,26 +12,24 @@
  */
 import { executionAsyncResource } from 'node:async_hooks';
 
-/** Held, never read: its only job is to keep the record's map alive. */
-let kept: object | null = null;
-let pending: Promise<object | null> | null = null;
+/** Resolves to the record, and holds it (and so its map) for the life of the process. */
+let kept: Promise<object | null> | null = null;
 
 /**
  * Captures a real nextTick record (the resource of the tick that runs the callback) and holds it.
  * Idempotent; resolves to the record kept, or null if this Node's ticks carry no such record.
  */
 export function keepNextTickShape(): Promise<object | null> {
-  pending ??= new Promise((resolve) => {
+  kept ??= new Promise((resolve) => {
     process.nextTick(() => {
       const resource = executionAsyncResource();
       // The record carries `callback` and node's async id symbols (Node 22+ adds a context-frame symbol);
       // anything else (a Node whose ticks have no such resource) is not held.
       const isRecord = typeof resource === 'object' && resource !== null && 'callback' in resource && hasAsyncIdSymbols(resource);
-      kept = isRecord ? resource : null;
-      resolve(kept);
+      resolve(isRecord ? resource : null);
     });
   });
-  return pending;
+  return kept;
 }
 
 function hasAsyncIdSymbols(o: object): boolean {

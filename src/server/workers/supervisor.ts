@@ -353,5 +353,7 @@ function describeExit(code: number | null, signal: string | null): string {
  * to under load instead of shrinking it. A flag V8 only reads at start, hence here and not at run time.
  */
 export function workerExecArgv(own: readonly string[]): string[] {
-  return own.some((a) => a === '--memory-reducer' || a === '--no-memory-reducer') ? [...own] : [...own, '--no-memory-reducer'];
+  // V8 reads `_` and `-` alike in flag names: an explicit choice either way is left alone.
+  const chosen = own.some((a) => /^--(no-)?memory-reducer$/.test(a.replace(/_/g, '-')));
+  return chosen ? [...own] : [...own, '--no-memory-reducer'];
 }

@@ -9,5 +9,6 @@ describe('workerExecArgv', () => {
   it('leaves an explicit choice alone', () => {
     assert.deepEqual(workerExecArgv(['--memory-reducer']), ['--memory-reducer']);
     assert.deepEqual(workerExecArgv(['--no-memory-reducer']), ['--no-memory-reducer']);
+    assert.deepEqual(workerExecArgv(['--memory_reducer']), ['--memory_reducer']);
   });
 });
