@@ -470,7 +470,7 @@ local function dispatch(flat, app, method, path, raw_query, body, protocol, sche
   if type(app) == "function" then res = app(req) else res = call_app(app, req) end
   if not flat then return res end
   local tr = type(res)
-  if tr == "string" then return 200, res, "content-type", TEXT end -- (flat only)
+  if tr == "string" then return 200, res, 1 end -- (flat only; 1: the text content-type, see below)
   if tr ~= "table" then error("handler returned " .. tr .. " (expected a table or a string)", 0) end
   local status = res.status or 200
   if mtype(status) ~= "integer" then status = math.tointeger(status) end
@@ -483,10 +483,16 @@ local function dispatch(flat, app, method, path, raw_query, body, protocol, sche
   local h = res.headers
   if h == nil then return status, b end
   if type(h) ~= "table" then error("headers must be a table", 0) end
-  -- One string header (what the helpers make): returned as is, without building a list.
+  -- One string header (what the helpers make): returned as is, without building a list; the two
+  -- commonest, content-type text or JSON alone, as the numbers 1 and 2 (the host has them ready).
   local k, v = next(h)
   if k == nil then return status, b end
-  if type(k) == "string" and type(v) == "string" and next(h, k) == nil then return status, b, k, v end
+  if type(k) == "string" and type(v) == "string" and next(h, k) == nil then
+    if k == "content-type" then
+      if v == TEXT then return status, b, 1 elseif v == "application/json" then return status, b, 2 end
+    end
+    return status, b, k, v
+  end
   local list = {}
   return status, b, unpack(list, 1, flatten_headers(h, list))
 end

@@ -9,12 +9,12 @@
  */
 import { performance } from 'node:perf_hooks';
 import {
-  GuestError, type AppInstance, type AppSource, type GuestRequest, type GuestResponse, type Runtime, type RuntimeLimits,
+  GuestError, JSON_HEADERS, TEXT_HEADERS, type AppInstance, type AppSource, type GuestRequest, type GuestResponse, type Runtime, type RuntimeLimits,
   type RuntimeStats,
 } from '../contract.js';
 import { SANDBOX_LUA, guestErrorFromLua, lowerName, newStats, readAnomalyModule, type AbortReason } from '../lua-common/source.js';
 import {
-  LUA_ERRMEM, LUA_MASKCOUNT, LUA_MULTRET, LUA_OK, LUA_TFUNCTION, LUA_TNIL, LUA_TSTRING, LUA_TTABLE, Scratch, loadRawLua,
+  LUA_ERRMEM, LUA_MASKCOUNT, LUA_MULTRET, LUA_OK, LUA_TFUNCTION, LUA_TNIL, LUA_TNUMBER, LUA_TSTRING, LUA_TTABLE, Scratch, loadRawLua,
   type LuaState, type RawLua,
 } from './raw.js';
 
@@ -22,6 +22,26 @@ import {
 const HOOK_COUNT = 10_000;
 const HEADERS = 1;
 const COOKIES = 3;
+/** Header lists the dispatcher names by number (bindings/lua/anomaly.lua, flat answers). */
+const KNOWN_HEADERS = [null, TEXT_HEADERS, JSON_HEADERS] as const;
+
+/**
+ * Binds the app to the dispatcher and keeps the connection's fields in upvalues: per request the
+ * host pushes only method, path, query and body (each push is a call into WASM, costly on a cold
+ * cache), and calls `set` when the protocol, scheme, host or client differ from the last request.
+ */
+const ENTRY_LUA = `
+local dispatch, app = ...
+local protocol, scheme, host, remote = "", "", "", ""
+local function call(method, path, raw_query, body)
+  return dispatch(true, app, method, path, raw_query, body, protocol, scheme, host, remote)
+end
+local function set(p, s, h, r) protocol, scheme, host, remote = p, s, h, r end
+return call, set
+`;
+/** Stack slots of the entry functions for the life of the state. */
+const CALL = 1;
+const SET = 2;
 
 class WasmoonInstance implements AppInstance {
   readonly stats: RuntimeStats = newStats();
@@ -35,6 +55,11 @@ class WasmoonInstance implements AppInstance {
   private abort: AbortReason = null;
   private used = 0;
   private disposed = false;
+  // The connection fields the entry's upvalues hold (see ENTRY_LUA); null until the first set.
+  private protocol: string | null = null;
+  private scheme: string | null = null;
+  private host: string | null = null;
+  private remote: string | null = null;
 
   constructor(private readonly m: RawLua, private readonly file: string, private readonly limits: RuntimeLimits) {
     this.s = new Scratch(m);
@@ -93,7 +118,7 @@ class WasmoonInstance implements AppInstance {
     m._lua_pushnumber(L, this.limits.memoryBytes);
     this.call(3, 0, 'load');
 
-    // [M, dispatch] -> [dispatch], then the app: [dispatch, app] for the life of the state.
+    // [M, dispatch] -> [dispatch], then the app: [dispatch, app].
     m._lua_rotate(L, 1, -1);
     m._lua_settop(L, -2);
     this.load(new TextEncoder().encode(code), '@' + this.file);
@@ -102,6 +127,10 @@ class WasmoonInstance implements AppInstance {
     if (t !== LUA_TTABLE && t !== LUA_TFUNCTION) {
       throw new GuestError('load', `${this.file} must return a function or an App (got ${t === LUA_TNIL ? 'nil' : 'a value of type ' + t})`, { file: this.file });
     }
+    // entry(dispatch, app) -> [call, set] for the life of the state.
+    this.load(new TextEncoder().encode(ENTRY_LUA), '=entry');
+    m._lua_rotate(L, 1, 1);
+    this.call(2, 2, 'load');
   }
 
   private load(buf: Uint8Array, chunkname: string): void {
@@ -116,10 +145,10 @@ class WasmoonInstance implements AppInstance {
     if (status !== LUA_OK) throw guestErrorFromLua('load', this.popMessage(), this.file);
   }
 
-  private call(nargs: number, nresults: number, kind: 'load' | 'exception'): void {
+  private call(nargs: number, nresults: number, kind: 'load' | 'exception', started = performance.now()): void {
     const { m, L } = this;
     this.abort = null;
-    this.deadline = performance.now() + this.limits.deadlineMs;
+    this.deadline = started + this.limits.deadlineMs;
     let status: number;
     try {
       status = m._lua_pcallk(L, nargs, nresults, 0, 0, 0);
@@ -129,7 +158,8 @@ class WasmoonInstance implements AppInstance {
       throw new GuestError(e instanceof RangeError ? 'memory' : 'exception', `lua: ${(e as Error).message}`, { file: this.file }, { cause: e });
     } finally {
       this.deadline = Infinity;
-      m._lua_sethook(L, this.hookPtr, LUA_MASKCOUNT, HOOK_COUNT);
+      // Back to the normal hook after an escalation (raise() runs it on every instruction).
+      if (this.abort !== null) m._lua_sethook(L, this.hookPtr, LUA_MASKCOUNT, HOOK_COUNT);
     }
     if (status === LUA_OK) return;
     const message = this.popMessage();
@@ -254,19 +284,15 @@ class WasmoonInstance implements AppInstance {
     this.stats.calls++;
     this.current = req;
     try {
-      m._lua_settop(L, 2);
-      m._lua_pushvalue(L, 1);
-      m._lua_pushboolean(L, 1);
-      m._lua_pushvalue(L, 2);
+      if (req.protocol !== this.protocol || req.scheme !== this.scheme || req.host !== this.host || req.remoteAddress !== this.remote) {
+        this.setConnection(req, started);
+      }
+      m._lua_pushvalue(L, CALL);
       s.pushString(L, req.method);
       s.pushString(L, req.path);
       s.pushString(L, req.rawQuery);
       s.pushBytes(L, req.body);
-      s.pushString(L, req.protocol);
-      s.pushString(L, req.scheme);
-      s.pushString(L, req.host);
-      s.pushString(L, req.remoteAddress);
-      this.call(10, LUA_MULTRET, 'exception');
+      this.call(4, LUA_MULTRET, 'exception', started);
       return this.readResponse();
     } catch (e) {
       this.stats.errors++;
@@ -279,13 +305,34 @@ class WasmoonInstance implements AppInstance {
     }
   }
 
-  /** Stack above [dispatch, app]: status, body (string or nil), then header name, value, ... */
+  /** Hands the entry this request's connection fields (kept until a request brings others). */
+  private setConnection(req: GuestRequest, started: number): void {
+    const { m, L, s } = this;
+    this.protocol = null; // unknown until the call below succeeds
+    m._lua_pushvalue(L, SET);
+    s.pushString(L, req.protocol);
+    s.pushString(L, req.scheme);
+    s.pushString(L, req.host);
+    s.pushString(L, req.remoteAddress);
+    this.call(4, 0, 'exception', started);
+    this.protocol = req.protocol;
+    this.scheme = req.scheme;
+    this.host = req.host;
+    this.remote = req.remoteAddress;
+  }
+
+  /** Stack above [call, set]: status, body (string or nil), then header name, value, ... or one known list's number. */
   private readResponse(): GuestResponse {
     const { m, L, s } = this;
     const status = m._lua_tonumberx(L, 3, 0);
     const top = m._lua_gettop(L);
-    const headers: Array<[string, string]> = [];
-    for (let i = 5; i < top; i += 2) headers.push([s.knownText(L, i) ?? '', s.knownText(L, i + 1) ?? '']);
+    let headers: Array<[string, string]>;
+    if (top === 5 && m._lua_type(L, 5) === LUA_TNUMBER) {
+      headers = KNOWN_HEADERS[m._lua_tonumberx(L, 5, 0)] ?? [];
+    } else {
+      headers = [];
+      for (let i = 5; i < top; i += 2) headers.push([s.knownText(L, i) ?? '', s.knownText(L, i + 1) ?? '']);
+    }
     let body: Uint8Array | null = null;
     if (m._lua_type(L, 4) === LUA_TSTRING) {
       const v = s.view(L, 4);

@@ -25,6 +25,7 @@ export interface RawLua {
   _lua_settop(L: LuaState, idx: number): void;
   _lua_pushvalue(L: LuaState, idx: number): void;
   _lua_rotate(L: LuaState, idx: number, n: number): void;
+  _lua_copy(L: LuaState, from: number, to: number): void;
   _lua_checkstack(L: LuaState, n: number): number;
   _lua_pushlstring(L: LuaState, s: Ptr, len: number): Ptr;
   _lua_pushnumber(L: LuaState, n: number): void;
@@ -44,18 +45,81 @@ export const LUA_OK = 0;
 export const LUA_ERRMEM = 4;
 export const LUA_MULTRET = -1;
 export const LUA_TNIL = 0;
+export const LUA_TNUMBER = 3;
 export const LUA_TSTRING = 4;
 export const LUA_TTABLE = 5;
 export const LUA_TFUNCTION = 6;
 export const LUA_MASKCOUNT = 8;
 
-/** One WASM module (one linear memory) per runtime; each instance is its own lua_State inside it. */
+// The C functions RawLua calls, by their name in the WASM module's exports.
+const EXPORTS = [
+  'malloc', 'free', 'realloc', 'lua_newstate', 'lua_close', 'luaL_openlibs', 'luaL_loadbufferx', 'lua_pcallk', 'lua_gettop',
+  'lua_settop', 'lua_pushvalue', 'lua_rotate', 'lua_checkstack', 'lua_pushlstring', 'lua_pushnumber', 'lua_pushnil',
+  'lua_pushboolean', 'lua_pushcclosure', 'lua_createtable', 'lua_setfield', 'lua_type', 'lua_tonumberx', 'lua_tolstring',
+  'lua_error', 'lua_sethook', 'lua_copy',
+] as const;
+
+type WasmFunction = (...args: number[]) => number;
+
+/**
+ * One WASM module (one linear memory) per runtime; each instance is its own lua_State inside it.
+ *
+ * wasmoon ships an Emscripten build with assertions: every `module._lua_x` is a shim that builds an
+ * error message string, looks the export up by name and calls it through `apply` (≈0.1 µs hot, and
+ * 2-4 µs per call on a cold cache: a request makes ~25 of them). The instance's own exports are
+ * plain WASM functions; they are taken from WebAssembly.instantiate while wasmoon loads, and a
+ * build that loads differently falls back to the shims (same behaviour, slower).
+ */
 export async function loadRawLua(): Promise<RawLua> {
-  const wasm = await LuaWasm.initialize();
-  return wasm.module as unknown as RawLua;
+  const { module, exports } = await initializeCapturingExports();
+  if (exports === null) return module as unknown as RawLua;
+  const raw: Record<string, unknown> = {
+    get HEAPU8() { return (module as RawLua).HEAPU8; },
+    get HEAPU32() { return (module as RawLua).HEAPU32; },
+    addFunction: (module as RawLua).addFunction,
+    removeFunction: (module as RawLua).removeFunction,
+  };
+  for (const name of EXPORTS) raw['_' + name] = exports[name];
+  return raw as unknown as RawLua;
+}
+
+let loading: Promise<unknown> = Promise.resolve();
+
+// The slice of the WebAssembly global this file touches (the project's TypeScript libs do not declare it as a value).
+interface WasmGlobal {
+  instantiate: (...args: unknown[]) => Promise<unknown>;
+  Instance: abstract new (...args: never[]) => { exports: Record<string, unknown> };
+}
+const wasmGlobal = (globalThis as unknown as { WebAssembly: WasmGlobal }).WebAssembly;
+
+/** wasmoon's module, and its WASM instance's exports when they could be seen (null otherwise). */
+function initializeCapturingExports(): Promise<{ module: unknown; exports: Record<string, WasmFunction> | null }> {
+  // One at a time: the capture patches a global for the length of one initialisation.
+  const next = loading.then(async () => {
+    const original = wasmGlobal.instantiate;
+    let exports: Record<string, WasmFunction> | null = null;
+    const capturing = async function (this: unknown, ...args: unknown[]): Promise<unknown> {
+      const result = await original.apply(this, args);
+      const instance = result instanceof wasmGlobal.Instance ? result : (result as { instance?: { exports?: Record<string, unknown> } }).instance;
+      const candidate = instance?.exports;
+      if (candidate !== undefined && EXPORTS.every((name) => typeof candidate[name] === 'function')) exports = candidate as Record<string, WasmFunction>;
+      return result;
+    };
+    wasmGlobal.instantiate = capturing;
+    try {
+      const wasm = await LuaWasm.initialize();
+      return { module: wasm.module as unknown, exports };
+    } finally {
+      if (wasmGlobal.instantiate === capturing) wasmGlobal.instantiate = original;
+    }
+  });
+  loading = next.catch(() => undefined);
+  return next;
 }
 
 const encoder = new TextEncoder();
+/** Strings up to this many UTF-16 units take pushString's copy loop when they are ASCII. */
+const SHORT_STRING = 64;
 const decoder = new TextDecoder();
 
 /** A reusable malloc'd buffer for moving bytes into the module (outside the Lua allocator's budget). */
@@ -81,13 +145,30 @@ export class Scratch {
 
   pushBytes(L: LuaState, bytes: Uint8Array): void {
     const p = this.reserve(bytes.length);
-    this.m.HEAPU8.set(bytes, p);
+    if (bytes.length > 0) this.m.HEAPU8.set(bytes, p);
     this.m._lua_pushlstring(L, p, bytes.length);
   }
 
   pushString(L: LuaState, s: string): void {
-    const p = this.reserve(s.length * 3);
-    const { written } = encoder.encodeInto(s, this.m.HEAPU8.subarray(p, p + s.length * 3));
+    const n = s.length;
+    // Short ASCII strings (methods, paths, hosts) are copied by hand: TextEncoder.encodeInto and the
+    // subarray it needs cost more than the copy for them.
+    if (n <= SHORT_STRING) {
+      const p = this.reserve(n);
+      const heap = this.m.HEAPU8;
+      let i = 0;
+      for (; i < n; i++) {
+        const c = s.charCodeAt(i);
+        if (c > 0x7f) break;
+        heap[p + i] = c;
+      }
+      if (i === n) {
+        this.m._lua_pushlstring(L, p, n);
+        return;
+      }
+    }
+    const p = this.reserve(n * 3);
+    const { written } = encoder.encodeInto(s, this.m.HEAPU8.subarray(p, p + n * 3));
     this.m._lua_pushlstring(L, p, written);
   }
 

@@ -96,3 +96,15 @@ function specific(name: string, make: () => Runtime): void {
 
 specific('fengari', fengariRuntime);
 specific('wasmoon', wasmoonRuntime);
+
+describe('wasmoon raw exports', () => {
+  it("calls the WASM instance's exports directly, not wasmoon's assertion shims", async () => {
+    const { loadRawLua } = await import('../../../runtimes/lua-wasmoon/raw.js');
+    const m = await loadRawLua();
+    // A WASM export prints as native code; the shims are JS functions that look the export up by name.
+    for (const fn of [m._lua_pcallk, m._lua_pushlstring, m._realloc]) assert.match(String(fn), /\[native code\]/);
+    const p = m._malloc(16);
+    assert.ok(p > 0);
+    m._free(p);
+  });
+});
