@@ -1,15 +1,19 @@
 // Per-language latency: the same reference app (apps/) in every engine, against a native TypeScript
 // handler doing the same job, over real HTTP/1.1, side by side in one server.
 //
-//   npm run bench:apps                      all engines, 3 runs x 5 s
+//   npm run bench:apps                      all engines, 5 runs x 3 s per target
 //   npm run bench:apps -- --quick           1 run x 2 s
 //   npm run bench:apps -- --engines quickjs --apps hello --runs 5 --duration 5
 //
-// Latency (p50/p99) is measured with one connection (wrk -c1), so p50 is the service time of one
-// request. Each run measures every target's latency back to back, then its throughput (32 connections);
-// overhead = the median over runs of p50(engine) - p50(native) within one run: on a shared VM the
-// host's load drifts by ±20 µs over seconds, and a pair measured seconds apart cancels that drift.
-// The server is pinned to CPU 0 and wrk to CPU 1; the order of targets rotates between runs.
+// Latency (p50/p99) is the service time of one request at a time, measured by
+// bench/lib/alternate-client.mjs: one keep-alive connection per target, requests taking turns
+// (native, engine, native, engine...). Overhead = p50(engine) - p50(native) of the same alternating
+// run, and the table gives the median over runs. Taking turns per request matters on a shared VM:
+// the host's load drifts by ±20 µs over seconds, which separate wrk slices of a few seconds each
+// (this bench's first method) could not cancel; per-run overheads then swung from -1 to 41 µs for the
+// same build, while alternating requests agree within a few µs.
+// Throughput: wrk with 32 connections per target, with the server's CPU time per request.
+// The server is pinned to CPU 0 and the clients to CPU 1; the order of targets rotates between runs.
 // Each engine gets its own server with its own native route (--shared: one server for all): a JVM's
 // or pyodide's threads on the pinned CPU slowed every other engine by 10-15 µs per request.
 // Output: a Markdown table on stdout and JSON in bench/out/apps-<timestamp>.json (+ apps-latest.json).
@@ -80,6 +84,18 @@ function configYaml(port, storage, engines) {
   return JSON.stringify({ listen: { tls: false, plain: port, address: '127.0.0.1' }, workers: 1, storage, log: { format: 'json', access: true, level: 'warn' }, sites: [{ routes }] }, null, 2);
 }
 
+/** Runs bench/lib/alternate-client.mjs on the client CPU over `urls` for `seconds`; its parsed JSON. */
+async function alternateLatency(urls, seconds) {
+  const child = registry.spawn(process.execPath, [join(benchDir, 'lib', 'alternate-client.mjs'), '--duration', String(seconds), ...urls], { cpu: 1, stdout: 'pipe', stderr: 'pipe' });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (c) => (out += c));
+  child.stderr.on('data', (c) => (err += c));
+  const { code } = await child.exited;
+  if (code !== 0) throw new Error(`alternate-client failed (exit ${code}): ${err.trim()}`);
+  return JSON.parse(out);
+}
+
 /** One server hosting `group` (engines) beside the native handlers; results per target, native included. */
 async function measureServer(group) {
   const dir = mkdtempSync(join(tmpdir(), 'anomaly-bench-apps-'));
@@ -99,34 +115,34 @@ async function measureServer(group) {
     const samples = new Map(targets.map((t) => [t, []]));
     for (let run = 0; run < runs; run++) {
       const order = targets.map((_, i) => targets[(i + run) % targets.length]);
-      // The latency slices of one run go back to back, so an engine and its native row are measured
-      // seconds apart: the overhead is taken per run from that pair (the host's drift cancels out).
-      const one = new Map();
-      for (const t of order) {
-        // Server CPU per request (all its threads: a JVM worker counts too), steadier than latency on a busy machine.
-        const cpu0 = cpuSnapshot(server.pid);
-        const r = await runLoad(registry, { tool: 'wrk', connections: 1, threads: 1 }, t.url, duration, 1);
-        one.set(t, { ...r, cpuUs: (cpuMsBetween(cpu0, cpuSnapshot(server.pid)) * 1000) / Math.max(1, r.requests) });
+      // Latency: per app, its targets take turns request by request on one connection each.
+      const latency = new Map();
+      for (const app of apps) {
+        const group = order.filter((t) => t.app === app);
+        const r = await alternateLatency(group.map((t) => t.url), duration * group.length);
+        group.forEach((t, i) => latency.set(t, r.targets[i]));
       }
       for (const t of order) {
+        // Server CPU per request (all its threads: a JVM worker counts too), under load.
+        const cpu0 = cpuSnapshot(server.pid);
         const many = await runLoad(registry, { tool: 'wrk', connections: 32, threads: 1 }, t.url, duration, 1);
-        const o = one.get(t);
-        samples.get(t).push({ p50Ms: o.p50Ms, p99Ms: o.p99Ms, rps1: o.rps, rps32: many.rps, cpuUs: o.cpuUs, errors: o.non2xx + many.non2xx + o.socketErrors + many.socketErrors });
-        process.stderr.write(`  run ${run + 1} ${t.target.padEnd(8)} ${t.app.padEnd(6)} p50 ${(o.p50Ms * 1000).toFixed(0)} µs  p99 ${(o.p99Ms * 1000).toFixed(0)} µs  ${Math.round(many.rps)} req/s  CPU ${o.cpuUs.toFixed(0)} µs/req\n`);
+        const cpuUs = (cpuMsBetween(cpu0, cpuSnapshot(server.pid)) * 1000) / Math.max(1, many.requests);
+        const l = latency.get(t);
+        samples.get(t).push({ p50Us: l.p50Us, p99Us: l.p99Us, rps32: many.rps, cpuUs, errors: l.non2xx + many.non2xx + many.socketErrors });
+        process.stderr.write(`  run ${run + 1} ${t.target.padEnd(8)} ${t.app.padEnd(6)} p50 ${l.p50Us.toFixed(0)} µs  p99 ${l.p99Us.toFixed(0)} µs  ${Math.round(many.rps)} req/s  CPU ${cpuUs.toFixed(1)} µs/req\n`);
       }
     }
     for (const t of targets) {
       const s = samples.get(t);
       const native = samples.get(targets.find((n) => n.app === t.app && n.target === 'native'));
       // Per-run differences against the native row of the same run (zero for the native row itself).
-      const p50Diffs = s.map((x, i) => (x.p50Ms - native[i].p50Ms) * 1000);
+      const p50Diffs = s.map((x, i) => x.p50Us - native[i].p50Us);
       const cpuDiffs = s.map((x, i) => x.cpuUs - native[i].cpuUs);
       results.push({
         app: t.app,
         target: t.target,
-        p50Us: median(s.map((x) => x.p50Ms * 1000)),
-        p99Us: median(s.map((x) => x.p99Ms * 1000)),
-        rps1: median(s.map((x) => x.rps1)),
+        p50Us: median(s.map((x) => x.p50Us)),
+        p99Us: median(s.map((x) => x.p99Us)),
         rps32: median(s.map((x) => x.rps32)),
         cpuUs: median(s.map((x) => x.cpuUs)),
         overheadUs: median(p50Diffs),
@@ -153,15 +169,15 @@ async function main() {
     if (opts.shared || group === groups[0]) for (const r of results) if (r.target === 'native') rows.push({ ...r, native: r });
   }
   const mode = opts.shared ? 'one server for every engine' : 'one server per engine, each with its own native row';
-  const lines = [`# bench:apps — ${new Date().toISOString()} (${runs} run(s) x ${duration} s, medians; wrk -c1 for latency, -c32 for req/s; overhead = median over runs of engine p50 - native p50 measured back to back; ${mode})`, ''];
+  const lines = [`# bench:apps — ${new Date().toISOString()} (${runs} run(s) x ${duration} s per target, medians; latency: one request at a time, engine and native taking turns (bench/lib/alternate-client.mjs); req/s and CPU: wrk -c32; overhead = median over runs of engine p50 - native p50 of the same alternating run; ${mode})`, ''];
   for (const app of apps) {
-    lines.push(`### ${app}`, '', '| engine | p50 µs | p99 µs | native p50 µs (same server) | overhead vs native: median of per-run p50 differences (each run) | server CPU µs/req (1 conn) | CPU overhead | req/s (1 conn) | req/s (32 conns) | errors |', '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
+    lines.push(`### ${app}`, '', '| engine | p50 µs | p99 µs | native p50 µs (same server) | overhead vs native: median of per-run p50 differences (each run) | req/s (32 conns) | server CPU µs/req (32 conns) | CPU overhead | errors |', '|---|--:|--:|--:|--:|--:|--:|--:|--:|');
     const ordered = [...rows.filter((x) => x.app === app && x.target === 'native'), ...rows.filter((x) => x.app === app && x.target !== 'native')];
     for (const r of ordered) {
       const native = r.native;
       const overhead = r.target === 'native' ? '—' : `${r.overheadUs.toFixed(0)} µs (${r.overheadRunsUs.join(', ')})`;
       const cpuOverhead = r.target === 'native' ? '—' : `${r.cpuOverheadUs.toFixed(0)} µs`;
-      lines.push(`| ${r.target} | ${r.p50Us.toFixed(0)} | ${r.p99Us.toFixed(0)} | ${native.p50Us.toFixed(0)} | ${overhead} | ${r.cpuUs.toFixed(0)} | ${cpuOverhead} | ${Math.round(r.rps1)} | ${Math.round(r.rps32)} | ${r.errors} |`);
+      lines.push(`| ${r.target} | ${r.p50Us.toFixed(0)} | ${r.p99Us.toFixed(0)} | ${native.p50Us.toFixed(0)} | ${overhead} | ${Math.round(r.rps32)} | ${r.cpuUs.toFixed(1)} | ${cpuOverhead} | ${r.errors} |`);
     }
     lines.push('');
   }

@@ -94,6 +94,8 @@ export class HandleBoundary implements Boundary {
 }
 
 const SCRATCH_MIN = 4096;
+/** Heads up to this many characters take newString's copy loop when they are ASCII. */
+const ASCII_COPY_MAX = 512;
 
 /** Raw pointers through the FFI; every value it creates is freed before it returns. */
 export class DirectBoundary implements Boundary {
@@ -175,8 +177,23 @@ export class DirectBoundary implements Boundary {
     }
     const ptr = this.scratch;
     const heap = module.HEAPU8;
-    const { written } = this.encoder.encodeInto(s, heap.subarray(ptr, ptr + max - 1));
-    heap[ptr + written] = 0;
+    // An ASCII head (the usual case) is copied by hand: encodeInto and the subarray it needs cost
+    // more than the copy for a few dozen characters, most of all on a cold cache.
+    const n = s.length;
+    let i = 0;
+    if (n <= ASCII_COPY_MAX) {
+      for (; i < n; i++) {
+        const c = s.charCodeAt(i);
+        if (c > 0x7f) break;
+        heap[ptr + i] = c;
+      }
+    }
+    if (i === n) {
+      heap[ptr + n] = 0;
+    } else {
+      const { written } = this.encoder.encodeInto(s, heap.subarray(ptr, ptr + max - 1));
+      heap[ptr + written] = 0;
+    }
     return ffi.QTS_NewString(ctx.value, ptr);
   }
 

@@ -118,7 +118,7 @@ export function runContractSuite(name: string, makeRuntime: () => Runtime, apps:
           path: '/things/7',
           rawQuery: 'a=1&a=2&b=x+y',
           query: new Map([['a', ['1', '2']], ['b', ['x y']]]),
-          headers: new Map([['host', ['example.com']], ['x-test', ['v1', 'v2']], ['content-type', ['text/plain']]]),
+          headers: new Map([['host', ['example.com']], ['x-test', ['v1', 'v2']], ['content-type', ['text/plain']], ['x-name', ['Zoë ✓']]]),
           cookies: new Map([['sid', 'abc']]),
           params: { id: '7' },
           body: new Uint8Array(body.buffer, body.byteOffset, body.byteLength),
@@ -130,6 +130,7 @@ export function runContractSuite(name: string, makeRuntime: () => Runtime, apps:
       assert.equal(seen.path, '/things/7');
       assert.deepEqual(seen.query, { a: ['1', '2'], b: ['x y'] });
       assert.deepEqual((seen.headers as Record<string, string[]>)['x-test'], ['v1', 'v2']);
+      assert.deepEqual((seen.headers as Record<string, string[]>)['x-name'], ['Zoë ✓']); // non-ASCII crosses intact
       assert.deepEqual(seen.cookies, { sid: 'abc' });
       assert.deepEqual(seen.params, { id: '7' });
       assert.equal(seen.bodyLength, body.length);

@@ -97,6 +97,22 @@ function specific(name: string, make: () => Runtime): void {
 specific('fengari', fengariRuntime);
 specific('wasmoon', wasmoonRuntime);
 
+describe('wasmoon connection fields', () => {
+  it('each request sees its own protocol, scheme, host and client, however they alternate', async () => {
+    const app = await wasmoonRuntime().load({
+      file: '/virtual/conn.lua',
+      code: 'return function(req) return table.concat({ req.protocol, req.scheme, req.host, req.remote, req.method, req.path }, " ") end',
+    }, SUITE_LIMITS);
+    const a = { protocol: 'h1', scheme: 'http', host: 'a.example', remoteAddress: '10.0.0.1', method: 'GET', path: '/a' } as const;
+    const b = { protocol: 'h2', scheme: 'https', host: 'b.example', remoteAddress: '::1', method: 'POST', path: '/é' } as const;
+    for (const r of [a, a, b, a, { ...a, remoteAddress: '10.0.0.2' }, b]) {
+      const res = await app.handle(guestRequest(r));
+      assert.equal(bodyText(res), `${r.protocol} ${r.scheme} ${r.host} ${r.remoteAddress} ${r.method} ${r.path}`);
+    }
+    app.dispose();
+  });
+});
+
 describe('wasmoon raw exports', () => {
   it("calls the WASM instance's exports directly, not wasmoon's assertion shims", async () => {
     const { loadRawLua } = await import('../../../runtimes/lua-wasmoon/raw.js');
