@@ -19,6 +19,21 @@ async function loadError(code: string): Promise<GuestError> {
 }
 
 describe('quickjs runtime', () => {
+  it('reads Latin-1 answers from guest memory and every other answer through the FFI, byte-exact', async () => {
+    const app = await load(`export default (req) => {
+      const k = req.path.slice(1);
+      return k === 'ascii' ? 'plain' : k === 'latin1' ? 'h\u00e9llo \u00ff' : k === 'wide' ? 'check \u2713 \ud83d\ude00' : k === 'empty' ? '' : 'x'.repeat(100000);
+    }`);
+    const boundary = (app as unknown as { boundary: { direct: boolean; rawStrings?: boolean } }).boundary;
+    assert.equal(boundary.direct, true);
+    assert.equal(boundary.rawStrings, true, 'this quickjs-emscripten build should take the raw string path (see probeRawStrings)');
+    const expected: Record<string, string> = { ascii: 'plain', latin1: 'h\u00e9llo \u00ff', wide: 'check \u2713 \ud83d\ude00', empty: '', big: 'x'.repeat(100000) };
+    for (let round = 0; round < 3; round++) {
+      for (const [k, text] of Object.entries(expected)) assert.equal(bodyText(await app.handle(guestRequest({ path: '/' + k }))), text, k);
+    }
+    app.dispose();
+  });
+
   it('refuses imports other than anomaly', async () => {
     const err = await loadError(`import fs from './secret.js';\nexport default () => 'x';`);
     assert.equal(err.kind, 'load');
