@@ -25,7 +25,6 @@ export interface RawLua {
   _lua_settop(L: LuaState, idx: number): void;
   _lua_pushvalue(L: LuaState, idx: number): void;
   _lua_rotate(L: LuaState, idx: number, n: number): void;
-  _lua_copy(L: LuaState, from: number, to: number): void;
   _lua_checkstack(L: LuaState, n: number): number;
   _lua_pushlstring(L: LuaState, s: Ptr, len: number): Ptr;
   _lua_pushnumber(L: LuaState, n: number): void;
@@ -56,7 +55,7 @@ const EXPORTS = [
   'malloc', 'free', 'realloc', 'lua_newstate', 'lua_close', 'luaL_openlibs', 'luaL_loadbufferx', 'lua_pcallk', 'lua_gettop',
   'lua_settop', 'lua_pushvalue', 'lua_rotate', 'lua_checkstack', 'lua_pushlstring', 'lua_pushnumber', 'lua_pushnil',
   'lua_pushboolean', 'lua_pushcclosure', 'lua_createtable', 'lua_setfield', 'lua_type', 'lua_tonumberx', 'lua_tolstring',
-  'lua_error', 'lua_sethook', 'lua_copy',
+  'lua_error', 'lua_sethook',
 ] as const;
 
 type WasmFunction = (...args: number[]) => number;
@@ -65,8 +64,8 @@ type WasmFunction = (...args: number[]) => number;
  * One WASM module (one linear memory) per runtime; each instance is its own lua_State inside it.
  *
  * wasmoon ships an Emscripten build with assertions: every `module._lua_x` is a shim that builds an
- * error message string, looks the export up by name and calls it through `apply` (≈0.1 µs hot, and
- * 2-4 µs per call on a cold cache: a request makes ~25 of them). The instance's own exports are
+ * error message string, looks the export up by name and calls it through `apply`: ≈0.1 µs per call
+ * hot and several times that on a cold cache, and a request made ~25 calls. The instance's own exports are
  * plain WASM functions; they are taken from WebAssembly.instantiate while wasmoon loads, and a
  * build that loads differently falls back to the shims (same behaviour, slower).
  */

@@ -103,7 +103,7 @@ const latin1Slice = (Buffer.prototype as unknown as { latin1Slice(this: Uint8Arr
 /** Heads up to this many characters take newString's copy loop when they are ASCII. */
 const ASCII_COPY_MAX = 512;
 
-/** Raw pointers through the FFI; every value it creates is freed before it returns. */
+/** Raw pointers through the FFI; every value it creates is freed, at the latest in the batch after the answer (freeLater). */
 export class DirectBoundary implements Boundary {
   readonly direct = true;
   private readonly encoder = new TextEncoder();
