@@ -1,7 +1,10 @@
+const NO_COOKIES: ReadonlyMap<string, string> = new Map();
+
 /** Parses a Cookie header ("a=1; b=2") into a map; the first occurrence of a name wins. */
 export function parseCookies(header: string | undefined): ReadonlyMap<string, string> {
+  // Most requests carry no cookie field: they share one empty map.
+  if (header === undefined || header.length === 0) return NO_COOKIES;
   const map = new Map<string, string>();
-  if (header === undefined || header.length === 0) return map;
   for (const part of header.split(';')) {
     const eq = part.indexOf('=');
     if (eq === -1) continue;

@@ -3,6 +3,8 @@ import { Response, type ResponseHeaders } from '../../core/response.js';
 import { GuestError, JSON_HEADERS, TEXT_HEADERS, type GuestRequest, type GuestResponse } from '../../../runtimes/contract.js';
 
 const EMPTY_PARAMS: Readonly<Record<string, string>> = Object.freeze({});
+// Requests without a query string (most) share one empty map.
+const NO_QUERY: ReadonlyMap<string, readonly string[]> = new Map();
 
 /**
  * The request as the guest sees it. query/headers become Maps only when an engine reads them
@@ -37,6 +39,7 @@ class HostGuestRequest implements GuestRequest {
 
   get query(): ReadonlyMap<string, readonly string[]> {
     if (this.#query !== undefined) return this.#query;
+    if (this.rawQuery === '') return (this.#query = NO_QUERY);
     const q = this.#req.query;
     const map = new Map<string, readonly string[]>();
     for (const name of q.keys()) map.set(name, q.getAll(name));
