@@ -38,14 +38,33 @@ function single(entries: Iterable<[string, string]>): string {
   return n + ':' + s;
 }
 
+/** The raw [name, value, ...] list as pairs: lower-case names, pseudo-headers skipped (no map built). */
+function rawPairs(raw: readonly string[]): string {
+  let n = 0;
+  let s = '';
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i];
+    if (name.charCodeAt(0) === 58 /* : */) continue;
+    s += field(name.toLowerCase()) + field(raw[i + 1]);
+    n++;
+  }
+  return n + ':' + s;
+}
+
+function hasKeys(o: object): boolean {
+  for (const _ in o) return true;
+  return false;
+}
+
 const NO_PAIRS = '0:';
 
 /** The request as one base64 string (see Frames.java). */
 export function encodeRequest(req: GuestRequest): string {
   const text =
     field(req.method) + field(req.path) + field(req.rawQuery) + field(req.protocol) + field(req.scheme) + field(req.host) +
-    field(req.remoteAddress) + (req.query.size === 0 ? NO_PAIRS : multi(req.query)) + multi(req.headers) +
-    (req.cookies.size === 0 ? NO_PAIRS : single(req.cookies)) + single(Object.entries(req.params));
+    field(req.remoteAddress) + (req.query.size === 0 ? NO_PAIRS : multi(req.query)) +
+    (req.rawHeaders !== undefined ? rawPairs(req.rawHeaders) : multi(req.headers)) +
+    (req.cookies.size === 0 ? NO_PAIRS : single(req.cookies)) + (hasKeys(req.params) ? single(Object.entries(req.params)) : NO_PAIRS);
   const body = req.body;
   // Lone surrogates become U+FFFD (one unit for one unit), so the UTF-16 counts stay valid in Java.
   const need = 4 + text.length * 3 + body.byteLength;

@@ -137,6 +137,20 @@ export function runContractSuite(name: string, makeRuntime: () => Runtime, apps:
       assert.equal(seen.bodyText, 'héllo body');
     });
 
+    it('echo: an engine reading the raw header list sees what the header map holds', async () => {
+      const res = await (await load('echo')).handle(
+        guestRequest({
+          headers: new Map([['host', ['example.com']], ['x-test', ['v1', 'v2']], ['x-name', ['Zoë ✓']]]),
+          rawHeaders: [':authority', 'example.com', 'Host', 'example.com', 'X-Test', 'v1', 'x-name', 'Zoë ✓', 'x-test', 'v2'],
+        }),
+      );
+      const seen = JSON.parse(bodyText(res)) as { headers: Record<string, string[]> };
+      assert.deepEqual(seen.headers['x-test'], ['v1', 'v2']);
+      assert.deepEqual(seen.headers['x-name'], ['Zoë ✓']);
+      assert.deepEqual(seen.headers.host, ['example.com']);
+      assert.equal(seen.headers[':authority'], undefined);
+    });
+
     it('json: reads a JSON body, answers JSON; invalid JSON is a 400', async () => {
       const app = await load('json');
       const ok = await app.handle(guestRequest({ method: 'POST', body: Buffer.from('{"a": 2, "b": 40}') }));
