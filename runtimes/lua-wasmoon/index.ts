@@ -333,13 +333,15 @@ class WasmoonInstance implements AppInstance {
       headers = [];
       for (let i = 5; i < top; i += 2) headers.push([s.knownText(L, i) ?? '', s.knownText(L, i + 1) ?? '']);
     }
-    let body: Uint8Array | null = null;
+    let body: string | Uint8Array | null = null;
     if (m._lua_type(L, 4) === LUA_TSTRING) {
-      const v = s.view(L, 4);
-      if (v !== null && v.length > this.limits.maxResponseBytes) {
-        throw new GuestError('response', `${this.file}: response body of ${v.length} bytes exceeds ${this.limits.maxResponseBytes}`, { file: this.file });
+      const max = this.limits.maxResponseBytes;
+      try {
+        body = s.textOrBytes(L, 4, max);
+      } catch (e) {
+        if (!(e instanceof RangeError)) throw e;
+        throw new GuestError('response', `${this.file}: response body of ${e.message} bytes exceeds ${max}`, { file: this.file });
       }
-      body = v === null ? null : v.slice(); // copy out: the Lua string lives in WASM memory
     }
     return { status: status === 0 ? 500 : status, headers, body };
   }

@@ -119,6 +119,10 @@ function initializeCapturingExports(): Promise<{ module: unknown; exports: Recor
 const encoder = new TextEncoder();
 /** Strings up to this many UTF-16 units take pushString's copy loop when they are ASCII. */
 const SHORT_STRING = 64;
+/** Answer bodies up to this many bytes come back as JS strings when they are ASCII (textOrBytes). */
+const SHORT_TEXT = 1024;
+// Node's Latin-1 decoder (one byte per character), applied to the WASM heap: for ASCII it is exact.
+const latin1Slice = (Buffer.prototype as unknown as { latin1Slice(this: Uint8Array, start: number, end: number): string }).latin1Slice;
 const decoder = new TextDecoder();
 
 /** A reusable malloc'd buffer for moving bytes into the module (outside the Lua allocator's budget). */
@@ -185,6 +189,25 @@ export class Scratch {
     const p = this.m._lua_tolstring(L, idx, this.lenPtr);
     if (p === 0) return null;
     return this.m.HEAPU8.subarray(p, p + this.m.HEAPU32[this.lenPtr >> 2]);
+  }
+
+  /**
+   * The string at idx as the host keeps it: a JS string when it is short ASCII (node:http then sends
+   * head and body in one write, and nothing is copied twice), otherwise a copy of its bytes (the
+   * Lua string lives in WASM memory). null if the value is no string; over `max` bytes: RangeError.
+   */
+  textOrBytes(L: LuaState, idx: number, max: number): string | Uint8Array | null {
+    const p = this.m._lua_tolstring(L, idx, this.lenPtr);
+    if (p === 0) return null;
+    const n = this.m.HEAPU32[this.lenPtr >> 2];
+    if (n > max) throw new RangeError(String(n));
+    const heap = this.m.HEAPU8;
+    if (n <= SHORT_TEXT) {
+      let i = 0;
+      while (i < n && heap[p + i] < 0x80) i++;
+      if (i === n) return latin1Slice.call(heap, p, p + n);
+    }
+    return heap.slice(p, p + n);
   }
 
   text(L: LuaState, idx: number): string | null {

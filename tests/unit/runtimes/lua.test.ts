@@ -113,6 +113,34 @@ describe('wasmoon connection fields', () => {
   });
 });
 
+describe('wasmoon answer bodies', () => {
+  it('short ASCII bodies come back as strings, anything else as exact bytes', async () => {
+    const app = await wasmoonRuntime().load({
+      file: '/virtual/bodies.lua',
+      code: `return function(req)
+        local k = req.path:sub(2)
+        if k == "ascii" then return "plain\\0text" end
+        if k == "utf8" then return "h\\195\\169llo" end
+        if k == "binary" then return "\\255\\0\\128" end
+        return string.rep("x", 5000)
+      end`,
+    }, SUITE_LIMITS);
+    const cases: Array<[string, 'string' | 'object', Uint8Array]> = [
+      ['ascii', 'string', Buffer.from('plain\0text', 'latin1')],
+      ['utf8', 'object', Buffer.from('héllo', 'utf8')],
+      ['binary', 'object', Uint8Array.from([255, 0, 128])],
+      ['long', 'object', Buffer.alloc(5000, 'x')],
+    ];
+    for (const [path, kind, bytes] of cases) {
+      const res = await app.handle(guestRequest({ path: '/' + path }));
+      assert.equal(typeof res.body, kind, path);
+      const got = typeof res.body === 'string' ? Buffer.from(res.body, 'utf8') : Buffer.from(res.body as Uint8Array);
+      assert.deepEqual(got, Buffer.from(bytes), path);
+    }
+    app.dispose();
+  });
+});
+
 describe('wasmoon raw exports', () => {
   it("calls the WASM instance's exports directly, not wasmoon's assertion shims", async () => {
     const { loadRawLua } = await import('../../../runtimes/lua-wasmoon/raw.js');
