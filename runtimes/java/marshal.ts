@@ -9,6 +9,7 @@
  * and ~4 µs to pass (a short one ~1 µs). Answers come back as byte[] (a Buffer here), read in place.
  */
 import { GuestError, type GuestErrorKind, type GuestRequest, type GuestResponse } from '../contract.js';
+import { hasKeys } from '../marshal-util.js';
 
 let scratch = Buffer.allocUnsafe(64 * 1024);
 
@@ -51,10 +52,6 @@ function rawPairs(raw: readonly string[]): string {
   return n + ':' + s;
 }
 
-function hasKeys(o: object): boolean {
-  for (const _ in o) return true;
-  return false;
-}
 
 const NO_PAIRS = '0:';
 

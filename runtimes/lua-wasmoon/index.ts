@@ -336,12 +336,7 @@ class WasmoonInstance implements AppInstance {
     let body: string | Uint8Array | null = null;
     if (m._lua_type(L, 4) === LUA_TSTRING) {
       const max = this.limits.maxResponseBytes;
-      try {
-        body = s.textOrBytes(L, 4, max);
-      } catch (e) {
-        if (!(e instanceof RangeError)) throw e;
-        throw new GuestError('response', `${this.file}: response body of ${e.message} bytes exceeds ${max}`, { file: this.file });
-      }
+      body = s.textOrBytes(L, 4, max, (size) => new GuestError('response', `${this.file}: response body of ${size} bytes exceeds ${max}`, { file: this.file }));
     }
     return { status: status === 0 ? 500 : status, headers, body };
   }

@@ -4,6 +4,7 @@
  * Pointers and sizes are 32-bit; lua_Integer is 64-bit (BigInt), so the adapter avoids integer APIs.
  */
 import { LuaWasm } from 'wasmoon';
+import { isAscii, latin1Slice, writeAscii } from '../marshal-util.js';
 
 type Ptr = number;
 export type LuaState = Ptr;
@@ -121,8 +122,6 @@ const encoder = new TextEncoder();
 const SHORT_STRING = 64;
 /** Answer bodies up to this many bytes come back as JS strings when they are ASCII (textOrBytes). */
 const SHORT_TEXT = 1024;
-// Node's Latin-1 decoder (one byte per character), applied to the WASM heap: for ASCII it is exact.
-const latin1Slice = (Buffer.prototype as unknown as { latin1Slice(this: Uint8Array, start: number, end: number): string }).latin1Slice;
 const decoder = new TextDecoder();
 
 /** A reusable malloc'd buffer for moving bytes into the module (outside the Lua allocator's budget). */
@@ -154,18 +153,10 @@ export class Scratch {
 
   pushString(L: LuaState, s: string): void {
     const n = s.length;
-    // Short ASCII strings (methods, paths, hosts) are copied by hand: TextEncoder.encodeInto and the
-    // subarray it needs cost more than the copy for them.
+    // Short ASCII strings (methods, paths, hosts) are copied by hand (marshal-util.ts).
     if (n <= SHORT_STRING) {
       const p = this.reserve(n);
-      const heap = this.m.HEAPU8;
-      let i = 0;
-      for (; i < n; i++) {
-        const c = s.charCodeAt(i);
-        if (c > 0x7f) break;
-        heap[p + i] = c;
-      }
-      if (i === n) {
+      if (writeAscii(this.m.HEAPU8, p, s)) {
         this.m._lua_pushlstring(L, p, n);
         return;
       }
@@ -194,19 +185,16 @@ export class Scratch {
   /**
    * The string at idx as the host keeps it: a JS string when it is short ASCII (node:http then sends
    * head and body in one write, and nothing is copied twice), otherwise a copy of its bytes (the
-   * Lua string lives in WASM memory). null if the value is no string; over `max` bytes: RangeError.
+   * Lua string lives in WASM memory). null if the value is no string; over `max` bytes, throws
+   * tooLarge(size) before copying anything.
    */
-  textOrBytes(L: LuaState, idx: number, max: number): string | Uint8Array | null {
+  textOrBytes(L: LuaState, idx: number, max: number, tooLarge: (size: number) => Error): string | Uint8Array | null {
     const p = this.m._lua_tolstring(L, idx, this.lenPtr);
     if (p === 0) return null;
     const n = this.m.HEAPU32[this.lenPtr >> 2];
-    if (n > max) throw new RangeError(String(n));
+    if (n > max) throw tooLarge(n);
     const heap = this.m.HEAPU8;
-    if (n <= SHORT_TEXT) {
-      let i = 0;
-      while (i < n && heap[p + i] < 0x80) i++;
-      if (i === n) return latin1Slice.call(heap, p, p + n);
-    }
+    if (n <= SHORT_TEXT && isAscii(heap, p, p + n)) return latin1Slice(heap, p, p + n);
     return heap.slice(p, p + n);
   }
 

@@ -10,6 +10,7 @@
  * handle API otherwise. Both give identical results; the contract suite runs on the one in use.
  */
 import type { QuickJSContext, QuickJSHandle } from 'quickjs-emscripten';
+import { latin1Slice, writeAscii } from '../marshal-util.js';
 
 /** The guest raised: its exception value, as a handle the caller dumps and disposes. */
 export class BoundaryThrow {
@@ -98,8 +99,6 @@ export class HandleBoundary implements Boundary {
 const SCRATCH_MIN = 4096;
 const JS_TAG_STRING = -7;
 const JSSTRING_HEADER = 16;
-// Node's Latin-1 decoder (one byte per character, no validation), applied to the WASM heap.
-const latin1Slice = (Buffer.prototype as unknown as { latin1Slice(this: Uint8Array, start: number, end: number): string }).latin1Slice;
 /** Heads up to this many characters take newString's copy loop when they are ASCII. */
 const ASCII_COPY_MAX = 512;
 
@@ -204,7 +203,7 @@ export class DirectBoundary implements Boundary {
     const bits = words[(str >> 2) + 1];
     if (bits < 0) return null; // is_wide_char: UTF-16 storage
     const start = str + JSSTRING_HEADER;
-    return latin1Slice.call(heap, start, start + (bits & 0x7fffffff));
+    return latin1Slice(heap, start, start + (bits & 0x7fffffff));
   }
 
   /** Whether readLatin1 reads strings exactly as the FFI does, for a narrow, a Latin-1 and a wide one. */
@@ -259,19 +258,9 @@ export class DirectBoundary implements Boundary {
     }
     const ptr = this.scratch;
     const heap = module.HEAPU8;
-    // An ASCII head (the usual case) is copied by hand: encodeInto and the subarray it needs cost
-    // more than the copy for a few dozen characters, most of all on a cold cache.
-    const n = s.length;
-    let i = 0;
-    if (n <= ASCII_COPY_MAX) {
-      for (; i < n; i++) {
-        const c = s.charCodeAt(i);
-        if (c > 0x7f) break;
-        heap[ptr + i] = c;
-      }
-    }
-    if (i === n) {
-      heap[ptr + n] = 0;
+    // An ASCII head (the usual case) is copied by hand (marshal-util.ts).
+    if (s.length <= ASCII_COPY_MAX && writeAscii(heap, ptr, s)) {
+      heap[ptr + s.length] = 0;
     } else {
       const { written } = this.encoder.encodeInto(s, heap.subarray(ptr, ptr + max - 1));
       heap[ptr + written] = 0;

@@ -16,6 +16,7 @@
  * `[status, [[name, value]...], body]` (status 0: body too large, body is its size), or '' (async).
  */
 import { JSON_HEADERS, TEXT_HEADERS, type GuestRequest } from '../contract.js';
+import { hasKeys } from '../marshal-util.js';
 
 const US = '\x1f';
 const RS = '\x1e';
@@ -66,10 +67,6 @@ function flatParams(params: Readonly<Record<string, string>>): string | null {
   return out;
 }
 
-function hasKeys(o: object): boolean {
-  for (const _ in o) return true;
-  return false;
-}
 
 export function encodeMeta(req: GuestRequest): string {
   const headers = req.rawHeaders !== undefined ? flatRaw(req.rawHeaders) : flatMulti(req.headers);
