@@ -7,6 +7,7 @@ import type { HandlerModule } from '../core/module.js';
 import type { Limits, ServerConfig } from '../config/types.js';
 import { accessLogger, type AccessSink } from '../observe/access-log.js';
 import { createHttp1RequestListener } from '../protocols/http1/adapter.js';
+import { Http1FastLane, type FastLaneLimits } from '../protocols/http1/fast-lane.js';
 import { createHttp1UpgradeListener } from '../protocols/http1/upgrade.js';
 import { createHttp2StreamListener } from '../protocols/http2/adapter.js';
 import type { ExtraValue } from '../protocols/headers-out.js';
@@ -72,6 +73,9 @@ export class AnomalyServer {
   readonly #registry = new ConnectionRegistry();
   readonly #h1: http.Server;
   readonly #h2: http2.Http2Server;
+  /** Serves plain HTTP/1.1 requests itself; node:http (#h1) gets the connections it does not take. */
+  readonly #fastLane: Http1FastLane;
+  #laneLimits: FastLaneLimits = { maxUri: 0, maxHeaders: 0, maxHeaderSize: 0, maxRequests: 0, idleTimeout: 0 };
   #config: ServerConfig | null = null;
   #dispatcher: Dispatcher | null = null;
   #certs: Certificates | null = null;
@@ -124,6 +128,16 @@ export class AnomalyServer {
     // CONNECT asks for a tunnel: this is an origin server (and the proxy handler does not tunnel).
     this.#h1.on('connect', (_req: http.IncomingMessage, socket: Socket) => {
       socket.end('HTTP/1.1 405 Method Not Allowed\r\nallow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    });
+
+    this.#fastLane = new Http1FastLane({
+      processor,
+      connInfo: (socket) => (socket as Socket & WithConn)[kConn] as Connection,
+      draining: () => this.#draining,
+      bodyLimit,
+      limits: () => this.#laneLimits,
+      extraHeaders: this.#extraHeaders,
+      handOff: (socket) => this.#h1.emit('connection', socket),
     });
 
     // Node advertises no stream limit by default (2^32-1): one client could hold any number of
@@ -277,6 +291,13 @@ export class AnomalyServer {
     h1.requestTimeout = limits.requestTimeout;
     h1.keepAliveTimeout = limits.idleTimeout;
     h1.maxHeadersCount = limits.maxHeaders + 1;
+    this.#laneLimits = {
+      maxUri: limits.maxUri,
+      maxHeaders: limits.maxHeaders,
+      maxHeaderSize: limits.maxHeaderSize,
+      maxRequests: limits.maxRequestsPerConnection,
+      idleTimeout: limits.idleTimeout,
+    };
   }
 
   #onConnection(socket: Socket, routing: Routing, secure: boolean): void {
@@ -293,7 +314,7 @@ export class AnomalyServer {
     (socket as Socket & WithConn)[kConn] = conn;
     socket.on('error', () => {}); // resets are routine; the protocol layers log what matters
     if (routing === 'h2') this.#h2.emit('connection', socket);
-    else this.#h1.emit('connection', socket);
+    else this.#fastLane.take(socket);
   }
 
   #onSession(session: Http2Session): void {
@@ -389,7 +410,10 @@ export class AnomalyServer {
     // at the moment it sends would lose that request (the keep-alive race).
     const closeIdleFrom = Date.now() + Math.min(IDLE_CLOSE_GRACE_MS, (deadline - Date.now()) / 2);
     while (this.#registry.size > 0 && Date.now() < deadline) {
-      if (Date.now() >= closeIdleFrom) this.#h1.closeIdleConnections();
+      if (Date.now() >= closeIdleFrom) {
+        this.#h1.closeIdleConnections();
+        this.#fastLane.closeIdle();
+      }
       await new Promise((resolve) => setTimeout(resolve, 25));
     }
     for (const conn of this.#registry.values()) conn.socket.destroy();

@@ -24,9 +24,10 @@ export interface Http1Options {
   readonly extraHeaders: ExtraHeaders;
 }
 
-/** Turns node:http's (req, res) into our Request, runs the processor and writes its Response. */
-const kServed = Symbol('anomaly.requestsServed');
+/** Requests served on a socket, for limits.max_requests_per_connection (the fast lane counts here too). */
+export const kServed = Symbol('anomaly.requestsServed');
 
+/** Turns node:http's (req, res) into our Request, runs the processor and writes its Response. */
 export function createHttp1RequestListener(opts: Http1Options): (req: IncomingMessage, res: ServerResponse) => void {
   return (nreq, nres) => {
     const raw = nreq.rawHeaders;

@@ -9,7 +9,7 @@
 import type { IncomingMessage } from 'node:http';
 
 // uri-host [ ":" port ]: an IP literal, or reg-name characters (RFC 3986), possibly empty.
-const VALID_HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]*)?$/;
+export const VALID_HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]*)?$/;
 
 /** What one pass over the raw header list finds for the framing and host rules. */
 export interface HeadScan {

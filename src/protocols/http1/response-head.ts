@@ -1,0 +1,101 @@
+/**
+ * The HTTP/1.1 status line and header block of a response, as the fast lane writes it. Same
+ * fields as node:http would send for the same Response (date, connection, keep-alive), and the
+ * same refusal of names that are not tokens and values with CR, LF or other controls (a handler's
+ * header must never split a response).
+ */
+import { STATUS_CODES } from 'node:http';
+import type { ResponseHeaders } from '../../core/response.js';
+import { extraValue, type ExtraHeaders } from '../headers-out.js';
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
+
+/** Framing the caller chose: a length, chunked, or neither (HEAD, 204, 304). */
+export type Framing = { length: number } | 'chunked' | 'none';
+
+export interface HeadOptions {
+  readonly status: number;
+  readonly headers: ResponseHeaders;
+  readonly extra: ExtraHeaders;
+  readonly host: string;
+  readonly framing: Framing;
+  /** Trailer field names announced for a chunked body, or null. */
+  readonly trailers: string | null;
+  /** Whether the connection stays open (see headKeepsAlive). */
+  readonly keepAlive: boolean;
+  /** Seconds announced in keep-alive: timeout=N. */
+  readonly idleSeconds: number;
+}
+
+export class InvalidHeaderError extends Error {}
+
+let dateValue = '';
+let dateExpires = 0;
+
+/** The Date field, formatted once per second as node:http does. */
+function httpDate(): string {
+  const now = Date.now();
+  if (now >= dateExpires) {
+    dateValue = new Date(now).toUTCString();
+    dateExpires = now - (now % 1000) + 1000;
+  }
+  return dateValue;
+}
+
+/** The head as a latin1 string ending in the blank line; throws InvalidHeaderError for a bad field. */
+export function responseHead(o: HeadOptions): string {
+  const status = o.status;
+  let head = 'HTTP/1.1 ' + status + ' ' + (STATUS_CODES[status] ?? 'unknown') + '\r\n';
+  const headers = o.headers;
+  let connectionSet = false;
+  for (const name in headers) {
+    const value = headers[name];
+    if (!TOKEN.test(name)) throw new InvalidHeaderError(`invalid response header name "${name}"`);
+    // Framing is ours to choose (and content-length is written below when we know it).
+    if (name === 'transfer-encoding' || (name === 'content-length' && typeof o.framing === 'object')) continue;
+    if (name === 'connection') connectionSet = true;
+    if (typeof value === 'string') {
+      if (BAD_VALUE.test(value)) throw new InvalidHeaderError(`invalid value for response header "${name}"`);
+      head += name + ': ' + value + '\r\n';
+    } else {
+      for (let i = 0; i < value.length; i++) {
+        if (BAD_VALUE.test(value[i])) throw new InvalidHeaderError(`invalid value for response header "${name}"`);
+        head += name + ': ' + value[i] + '\r\n';
+      }
+    }
+  }
+  const extra = o.extra;
+  for (let i = 0; i < extra.length; i++) {
+    const value = extraValue(extra[i][1], o.host);
+    if (value !== null) head += extra[i][0] + ': ' + value + '\r\n';
+  }
+  const framing = o.framing;
+  if (typeof framing === 'object') head += 'content-length: ' + framing.length + '\r\n';
+  else if (framing === 'chunked') {
+    head += 'transfer-encoding: chunked\r\n';
+    if (o.trailers !== null) head += 'trailer: ' + o.trailers + '\r\n';
+  }
+  if (headers.date === undefined) head += 'date: ' + httpDate() + '\r\n';
+  if (!connectionSet) head += o.keepAlive ? 'connection: keep-alive\r\nkeep-alive: timeout=' + o.idleSeconds + '\r\n' : 'connection: close\r\n';
+  return head + '\r\n';
+}
+
+/** Whether the connection stays open after this response: the server's choice, unless the handler said close. */
+export function headKeepsAlive(headers: ResponseHeaders, keepAlive: boolean): boolean {
+  const c = headers.connection;
+  return keepAlive && !(typeof c === 'string' && c.toLowerCase().includes('close'));
+}
+
+/** The trailer block of a chunked body: last chunk, fields, blank line. */
+export function chunkedEnd(trailers: ResponseHeaders | null): string {
+  let out = '0\r\n';
+  if (trailers !== null) {
+    for (const name in trailers) {
+      const value = trailers[name];
+      if (!TOKEN.test(name)) continue;
+      for (const v of typeof value === 'string' ? [value] : value) if (!BAD_VALUE.test(v)) out += name + ': ' + v + '\r\n';
+    }
+  }
+  return out + '\r\n';
+}
