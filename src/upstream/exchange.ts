@@ -13,10 +13,37 @@ export interface UpstreamAnswer {
 }
 
 /**
+ * The answer's fields for the client: lower-case names, hop-by-hop fields and those the
+ * Connection field names dropped, repeats as arrays; and the Content-Length (-1 when none).
+ */
+export function answerHeaders(raw: readonly string[]): { headers: Record<string, string | string[]>; length: number } {
+  const headers: Record<string, string | string[]> = {};
+  let connection: string | null = null;
+  let length = -1;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i].toLowerCase();
+    const value = raw[i + 1];
+    if (HOP_BY_HOP.has(name)) {
+      if (name === 'connection') connection = connection === null ? value : `${connection}, ${value}`;
+      continue;
+    }
+    if (name === 'content-length') length = Number(value);
+    const prev = headers[name];
+    if (prev === undefined) headers[name] = value;
+    else if (Array.isArray(prev)) prev.push(value);
+    else headers[name] = [prev, value];
+  }
+  if (connection !== null) {
+    for (const token of connection.split(',')) delete headers[token.trim().toLowerCase()];
+  }
+  return { headers, length };
+}
+
+/**
  * The upstream body as a stream: undici's parser pauses when push() reports a full buffer and is
  * resumed when the consumer reads; destroying the stream (client gone) aborts the upstream request.
  */
-class UpstreamBody extends Readable {
+export class UpstreamBody extends Readable {
   readonly #resume: () => void;
   readonly #abort: (err: Error) => void;
   ended = false;
@@ -81,26 +108,10 @@ class ExchangeHandler implements Dispatcher.DispatchHandler {
   onHeaders(status: number, raw: Buffer[], resume: () => void): boolean {
     if (status < 200) return true; // interim answers (100, 103) are not forwarded
     this.#status = status;
-    const headers: Record<string, string | string[]> = {};
-    let connection: string | null = null;
-    let length = -1;
-    for (let i = 0; i + 1 < raw.length; i += 2) {
-      const name = raw[i].toString('latin1').toLowerCase();
-      // latin1 both ways: header bytes reach the client exactly as the upstream sent them.
-      const value = raw[i + 1].toString('latin1');
-      if (HOP_BY_HOP.has(name)) {
-        if (name === 'connection') connection = connection === null ? value : `${connection}, ${value}`;
-        continue;
-      }
-      if (name === 'content-length') length = Number(value);
-      const prev = headers[name];
-      if (prev === undefined) headers[name] = value;
-      else if (Array.isArray(prev)) prev.push(value);
-      else headers[name] = [prev, value];
-    }
-    if (connection !== null) {
-      for (const token of connection.split(',')) delete headers[token.trim().toLowerCase()];
-    }
+    const pairs: string[] = [];
+    // latin1 both ways: header bytes reach the client exactly as the upstream sent them.
+    for (let i = 0; i + 1 < raw.length; i += 2) pairs.push(raw[i].toString('latin1'), raw[i + 1].toString('latin1'));
+    const { headers, length } = answerHeaders(pairs);
     this.#headers = headers;
     if (length >= 0 && length <= this.#bufferLimit) {
       this.#chunks = [];

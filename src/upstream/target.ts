@@ -3,6 +3,7 @@ import { Pool } from 'undici';
 import { ActiveHealth, type ActiveOptions } from '../balance/active.js';
 import { PassiveHealth, type PassiveOptions } from '../balance/passive.js';
 import type { BalanceTarget } from '../balance/policy.js';
+import { Http1Pool } from './h1-client.js';
 
 export interface Timeouts {
   /** TCP (and TLS) connect, ms. */
@@ -36,7 +37,8 @@ export interface TargetOptions {
 }
 
 /**
- * One upstream server: its keep-alive connection pool (undici Pool: measured faster than
+ * One upstream server: its keep-alive connection pools (our own HTTP/1.1 client for plain-HTTP
+ * targets, h1-client.ts; undici for TLS targets and streamed uploads: measured faster than
  * node:http with a keep-alive agent, see docs/proxy.md), the requests in flight, and health.
  */
 export class UpstreamTarget implements BalanceTarget {
@@ -48,6 +50,8 @@ export class UpstreamTarget implements BalanceTarget {
   readonly weight: number;
   readonly maxConns: number;
   readonly pool: Pool;
+  /** Our own client for plain-HTTP targets (requests without a streamed body); null for https. */
+  readonly h1: Http1Pool | null;
   /** TLS options for connections made outside the pool (WebSocket pass-through). */
   readonly tlsConnect: { ca?: Buffer; rejectUnauthorized: boolean; servername?: string };
   readonly passive: PassiveHealth | null;
@@ -78,6 +82,15 @@ export class UpstreamTarget implements BalanceTarget {
       headersTimeout: opts.timeouts.firstByte,
       bodyTimeout: opts.timeouts.idle,
     });
+    this.h1 =
+      this.url.protocol === 'http:'
+        ? new Http1Pool({
+            host: this.url.hostname.replace(/^\[(.*)\]$/, '$1'),
+            port: this.url.port === '' ? 80 : Number(this.url.port),
+            timeouts: opts.timeouts,
+            keepAlive: opts.keepAlive,
+          })
+        : null;
     this.passive = opts.passive === null ? null : new PassiveHealth(opts.passive);
     this.checks = opts.active === null ? null : new ActiveHealth(opts.active);
   }
@@ -103,8 +116,10 @@ export class UpstreamTarget implements BalanceTarget {
       timer = setTimeout(resolve, graceMs, 'late');
       timer.unref();
     });
+    const h1 = this.h1?.close(graceMs);
     const result = await Promise.race([this.pool.close().catch(() => 'closed' as const), grace]);
     clearTimeout(timer);
     if (result === 'late') await this.pool.destroy().catch(() => {});
+    await h1;
   }
 }

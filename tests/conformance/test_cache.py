@@ -192,6 +192,9 @@ def test_stale_while_revalidate(anomaly_server, origin) -> None:
         c.get("/swr")
         time.sleep(1.2)
         r.delay = 0.5
+        # The revalidated copy stays fresh well past the check below: with max-age=1 its age (from
+        # the origin's whole-second Date) could pass 1 s within the 0.7 s wait and make it flaky.
+        r.headers = {"cache-control": "max-age=10, stale-while-revalidate=30"}
         t0 = time.monotonic()
         stale = c.get("/swr")
         assert time.monotonic() - t0 < 0.4, "served at once, not after the slow origin"

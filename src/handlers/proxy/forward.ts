@@ -174,11 +174,10 @@ export async function forward(req: Request, opts: ForwardOptions): Promise<Respo
     target.inFlight++;
     let res: UpstreamAnswer;
     try {
-      res = await exchange(
-        target.pool,
-        { method: req.method as Dispatcher.HttpMethod, path: target.basePath + path, headers, body },
-        BUFFERED_ANSWER,
-      );
+      res =
+        target.h1 !== null && (body === null || Buffer.isBuffer(body))
+          ? await target.h1.request({ method: req.method, path: target.basePath + path, headers, body }, BUFFERED_ANSWER)
+          : await exchange(target.pool, { method: req.method as Dispatcher.HttpMethod, path: target.basePath + path, headers, body }, BUFFERED_ANSWER);
     } catch (err) {
       target.inFlight--;
       // The client's fault, not the upstream's: no failure counted, no retry.
