@@ -38,6 +38,11 @@ const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 /** Bodies up to this size are copied behind the head into one write. */
 const COPY_BODY_BYTES = 16 * 1024;
+/**
+ * How often deadlines are checked. One sweep per pool instead of a socket timer re-armed at every
+ * phase of every exchange (connect, first byte, body, idle): timeouts fire up to this late.
+ */
+const SWEEP_MS = 100;
 
 function failure(code: string, message: string): Error {
   return Object.assign(new Error(message), { code });
@@ -84,6 +89,7 @@ export class Http1Pool {
   readonly #idle: UpstreamConnection[] = [];
   readonly #busy = new Set<UpstreamConnection>();
   #closed = false;
+  #sweeper: NodeJS.Timeout | null = null;
 
   constructor(opts: H1PoolOptions) {
     this.#opts = opts;
@@ -104,7 +110,21 @@ export class Http1Pool {
     const conn = (fresh ? undefined : this.#idle.pop()) ?? new UpstreamConnection(this.#opts, this);
     this.#busy.add(conn);
     conn.send(p);
+    if (this.#sweeper === null) {
+      this.#sweeper = setInterval(this.#sweep, SWEEP_MS);
+      this.#sweeper.unref();
+    }
   }
+
+  readonly #sweep = (): void => {
+    const now = performance.now();
+    for (const conn of this.#busy) conn.check(now);
+    for (const conn of [...this.#idle]) conn.check(now);
+    if (this.#busy.size === 0 && this.#idle.length === 0 && this.#sweeper !== null) {
+      clearInterval(this.#sweeper);
+      this.#sweeper = null;
+    }
+  };
 
   /** Called by a connection when its answer is complete. */
   released(conn: UpstreamConnection, reusable: boolean): void {
@@ -159,6 +179,8 @@ class UpstreamConnection implements ResponseEvents {
   readonly #pool: Http1Pool;
   readonly #parser: ResponseParser;
   #phase = Phase.Connecting;
+  /** performance.now() past which the current phase has taken too long (checked by the pool's sweep). */
+  #deadline: number;
   #pending: Pending | null = null;
   /** Answers completed on this connection: a failure before any byte of the next may be the keep-alive race. */
   #served = 0;
@@ -176,13 +198,12 @@ class UpstreamConnection implements ResponseEvents {
     this.#parser = new ResponseParser(this);
     const socket = net.connect({ host: opts.host, port: opts.port, noDelay: true });
     this.#socket = socket;
-    socket.setTimeout(opts.timeouts.connect);
+    this.#deadline = performance.now() + opts.timeouts.connect;
     socket.once('connect', () => {
       this.#phase = Phase.Waiting;
-      socket.setTimeout(opts.timeouts.firstByte);
+      this.#deadline = performance.now() + opts.timeouts.firstByte;
     });
     socket.on('data', (chunk: Buffer) => this.#parser.feed(chunk));
-    socket.on('timeout', () => this.#onTimeout());
     socket.on('error', (err) => this.#lose(err));
     socket.on('close', () => {
       // Nothing of the answer yet: no end to find, and the request may go again (the keep-alive race).
@@ -200,7 +221,7 @@ class UpstreamConnection implements ResponseEvents {
     this.#parser.start(p.ex.method === 'HEAD');
     if (this.#phase !== Phase.Connecting) {
       this.#phase = Phase.Waiting;
-      this.#socket.setTimeout(this.#opts.timeouts.firstByte);
+      this.#deadline = performance.now() + this.#opts.timeouts.firstByte;
     }
     const body = p.ex.body;
     const socket = this.#socket;
@@ -221,7 +242,7 @@ class UpstreamConnection implements ResponseEvents {
   idle(): void {
     this.#phase = Phase.Idle;
     this.#pending = null;
-    this.#socket.setTimeout(this.#opts.keepAlive);
+    this.#deadline = performance.now() + this.#opts.keepAlive;
   }
 
   destroy(): void {
@@ -235,7 +256,7 @@ class UpstreamConnection implements ResponseEvents {
     const p = this.#pending;
     if (p === null) return;
     this.#phase = Phase.Body;
-    this.#socket.setTimeout(this.#opts.timeouts.idle);
+    this.#deadline = performance.now() + this.#opts.timeouts.idle;
     const { headers, length } = answerHeaders(raw);
     this.#status = status;
     this.#headers = headers;
@@ -255,6 +276,8 @@ class UpstreamConnection implements ResponseEvents {
   }
 
   data(chunk: Buffer): void {
+    // The body timeout is the longest pause between chunks; a paused (backpressured) body is not stalled.
+    if (this.#stream !== null) this.#deadline = performance.now() + this.#opts.timeouts.idle;
     if (this.#chunks !== null) {
       this.#chunks.push(chunk);
       this.#length += chunk.length;
@@ -287,6 +310,17 @@ class UpstreamConnection implements ResponseEvents {
   }
 
   // --- failures ---
+
+  /** Called by the pool's sweep. */
+  check(now: number): void {
+    if (now <= this.#deadline || this.#lost) return;
+    // A body waiting for its reader is not the upstream's delay.
+    if (this.#phase === Phase.Body && this.#socket.isPaused()) {
+      this.#deadline = now + this.#opts.timeouts.idle;
+      return;
+    }
+    this.#onTimeout();
+  }
 
   #onTimeout(): void {
     const code =

@@ -36,7 +36,9 @@ const enum State {
 
 const MAX_HEAD = 64 * 1024;
 const MAX_LINE = 4096;
-const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9][0-9]{2})(?: [^\r\n]*)?$/;
+const STATUS_LINE = /HTTP\/1\.([01]) ([1-9][0-9]{2})(?: [^\r\n]*)?(?:\r\n|$)/y;
+// One field line, read in place (sticky) from the head text; the value may not hold CR, LF or controls.
+const FIELD = /([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[\t ]*([\t\x20-\x7e\x80-\xff]*?)[\t ]*(?:\r\n|$)/y;
 const FIELD_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[\t ]*([\t\x20-\x7e\x80-\xff]*?)[\t ]*$/;
 const DIGITS = /^[0-9]{1,15}$/;
 const CHUNK_SIZE = /^([0-9A-Fa-f]{1,12})[\t ]*(?:;[^\r\n]*)?$/;
@@ -159,9 +161,10 @@ export class ResponseParser {
     }
   }
 
+  /** `text`: the head without its final blank line. */
   #head(text: string): boolean {
-    const lines = text.split('\r\n');
-    const status = STATUS_LINE.exec(lines[0]);
+    STATUS_LINE.lastIndex = 0;
+    const status = STATUS_LINE.exec(text);
     if (status === null) return this.#fail('malformed status line from the upstream');
     const code = Number(status[2]);
     const raw: string[] = [];
@@ -169,9 +172,12 @@ export class ResponseParser {
     let chunked = false;
     let encoded = false;
     let close = status[1] === '0';
-    for (let i = 1; i < lines.length; i++) {
-      const field = FIELD_LINE.exec(lines[i]);
-      if (field === null) return this.#fail('malformed header field from the upstream');
+    let pos = STATUS_LINE.lastIndex;
+    while (pos < text.length) {
+      FIELD.lastIndex = pos;
+      const field = FIELD.exec(text);
+      if (field === null || FIELD.lastIndex === pos) return this.#fail('malformed header field from the upstream');
+      pos = FIELD.lastIndex;
       const name = field[1];
       const value = field[2];
       switch (name.length) {
