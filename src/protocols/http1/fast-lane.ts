@@ -234,6 +234,12 @@ class LaneConnection {
       processor.completed(req, res, { status, bytes: 0, error: new Error('client closed the connection') });
       return;
     }
+    if (!(status >= 100 && status <= 999) || !Number.isInteger(status)) {
+      // node:http throws on such a status; here the handler's mistake becomes a 500, logged.
+      discardBody(body);
+      this.#fail(req, processor, new Error(`invalid status code ${String(status)} from the handler`));
+      return;
+    }
     const headers = res.headers;
     // After a 413 the client may still be sending what we refused: close, as adapter.ts does.
     const keepAlive = headKeepsAlive(headers, keepAliveWanted && status !== 413);
@@ -245,7 +251,7 @@ class LaneConnection {
     const trailers = framing === 'chunked' && res.trailers !== null ? Object.keys(res.trailers).join(', ') : null;
     let head: string;
     try {
-      head = responseHead({ status, headers, extra: this.#opts.extraHeaders, host: req.host, framing, trailers, keepAlive, idleSeconds: Math.ceil(limits.idleTimeout / 1000) });
+      head = responseHead({ status, headers, extra: this.#opts.extraHeaders, host: req.host, framing, trailers, keepAlive, idleSeconds: Math.floor(limits.idleTimeout / 1000) });
     } catch (err) {
       if (!(err instanceof InvalidHeaderError)) throw err;
       discardBody(body);

@@ -77,7 +77,11 @@ export function responseHead(o: HeadOptions): string {
     if (o.trailers !== null) head += 'trailer: ' + o.trailers + '\r\n';
   }
   if (headers.date === undefined) head += 'date: ' + httpDate() + '\r\n';
-  if (!connectionSet) head += o.keepAlive ? 'connection: keep-alive\r\nkeep-alive: timeout=' + o.idleSeconds + '\r\n' : 'connection: close\r\n';
+  if (!connectionSet) {
+    // Like node:http: the idle time in whole seconds, rounded down so a client never counts on more.
+    if (!o.keepAlive) head += 'connection: close\r\n';
+    else head += o.idleSeconds > 0 ? 'connection: keep-alive\r\nkeep-alive: timeout=' + o.idleSeconds + '\r\n' : 'connection: keep-alive\r\n';
+  }
   return head + '\r\n';
 }
 
