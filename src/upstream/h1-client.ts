@@ -36,6 +36,7 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
 /** Methods whose empty body is announced with content-length: 0 (some servers insist). */
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
+const BAD_TARGET = /[^\x21-\x7e\x80-\xff]/;
 /** Bodies up to this size are copied behind the head into one write. */
 const COPY_BODY_BYTES = 16 * 1024;
 /**
@@ -50,6 +51,7 @@ function failure(code: string, message: string): Error {
 
 /** The request head as one latin1 string, or an Error when a field would split it. */
 function requestHead(ex: H1Exchange): string | Error {
+  if (BAD_TARGET.test(ex.path)) return failure('UND_ERR_INVALID_ARG', 'invalid request target');
   let head = ex.method + ' ' + ex.path + ' HTTP/1.1\r\n';
   const h = ex.headers;
   for (let i = 0; i + 1 < h.length; i += 2) {

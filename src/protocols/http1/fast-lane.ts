@@ -105,7 +105,8 @@ class LaneConnection {
   }
 
   closeIfIdle(): void {
-    if (!this.#busy && this.#buf.length === 0) this.#socket.destroy();
+    // Not while an answer still waits in the socket's buffer for a slow reader.
+    if (!this.#busy && !this.#blocked && this.#buf.length === 0 && this.#socket.writableLength === 0) this.#socket.destroy();
   }
 
   readonly #onData = (chunk: Buffer): void => {

@@ -100,5 +100,6 @@ describe('Http1Pool (own HTTP/1.1 upstream client)', () => {
 
   it('refuses a header value that would split the request', async () => {
     await assert.rejects(pool.request({ method: 'GET', path: '/small', headers: ['host', 'up', 'x-a', 'b\r\nx-evil: 1'], body: null }, 1024), /invalid value/);
+    await assert.rejects(pool.request({ method: 'GET', path: '/a HTTP/1.1\r\nx-evil: 1\r\n\r\nGET /b', headers: ['host', 'up'], body: null }, 1024), /invalid request target/);
   });
 });
