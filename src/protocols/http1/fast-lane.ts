@@ -286,14 +286,24 @@ class LaneConnection {
 
   /** Files and streams: written as they are read, with backpressure; logged when the last byte is handed over. */
   #stream(req: Request, res: Response, head: string, noBody: boolean, chunked: boolean, processor: RequestProcessor, keepAlive: boolean): void {
-    this.#write(head);
     if (noBody) {
+      this.#write(head);
       discardBody(res.body);
       processor.completed(req, res, { status: res.status, bytes: 0 });
       if (!keepAlive) this.#close();
       return;
     }
     const socket = this.#socket;
+    // The head waits for the first chunk: one write (writev) for both, as node:http does.
+    socket.cork();
+    this.#write(head);
+    let corked = true;
+    const uncork = (): void => {
+      if (corked) {
+        corked = false;
+        socket.uncork();
+      }
+    };
     const source = bodyStream(res.body);
     const report = streamReport(processor, req, res);
     this.#busy = true;
@@ -321,15 +331,18 @@ class LaneConnection {
         ok = socket.write('\r\n', 'latin1');
         socket.uncork();
       } else ok = socket.write(chunk);
-      if (!ok) source.pause();
+      uncork();
+      if (!ok || this.#blocked) source.pause();
     });
     source.once('end', () => {
       if (chunked) this.#write(chunkedEnd(res.trailers));
+      uncork();
       finish();
       if (!keepAlive) this.#close();
       else this.#pump();
     });
     source.once('error', (err: Error) => {
+      uncork();
       // The framing promised more bytes than will come: the connection cannot be reused.
       socket.destroy();
       finish(err);
