@@ -152,11 +152,6 @@ export class Http1Pool {
     p.reject(err);
   }
 
-  /** Idle and busy connections, for tests and status. */
-  get size(): { idle: number; busy: number } {
-    return { idle: this.#idle.length, busy: this.#busy.size };
-  }
-
   /** Idle connections close now; answers in progress get `graceMs` to finish. */
   async close(graceMs: number): Promise<void> {
     this.#closed = true;

@@ -23,7 +23,7 @@ import { bodyLength, statusHasNoBody, type Response } from '../../core/response.
 import type { ExtraHeaders } from '../headers-out.js';
 import { bodyStream, discardBody, streamReport } from '../stream-report.js';
 import { kServed } from './adapter.js';
-import { chunkedEnd, headKeepsAlive, responseHead, InvalidHeaderError, type Framing } from './response-head.js';
+import { chunkedEnd, headKeepsAlive, responseHead, InvalidHeaderError, type Framing, type ResponseHead } from './response-head.js';
 import { parseSimpleHead, type HeadLimits, type SimpleHead } from './simple-head.js';
 
 export interface FastLaneLimits extends HeadLimits {
@@ -67,11 +67,6 @@ export class Http1FastLane {
   /** Closes connections with no request in progress (graceful drain). */
   closeIdle(): void {
     for (const conn of this.#open) conn.closeIfIdle();
-  }
-
-  /** Connections the lane still serves (not handed to node:http). */
-  get size(): number {
-    return this.#open.size;
   }
 }
 
@@ -250,7 +245,7 @@ class LaneConnection {
     if (length !== null) framing = !statusHasNoBody(status) && headers['content-length'] === undefined ? { length } : 'none';
     else framing = noBody || headers['content-length'] !== undefined ? 'none' : 'chunked';
     const trailers = framing === 'chunked' && res.trailers !== null ? Object.keys(res.trailers).join(', ') : null;
-    let head: string;
+    let head: ResponseHead;
     try {
       head = responseHead({ status, headers, extra: this.#opts.extraHeaders, host: req.host, framing, trailers, keepAlive, idleSeconds: Math.floor(limits.idleTimeout / 1000) });
     } catch (err) {
@@ -261,24 +256,24 @@ class LaneConnection {
     }
 
     if (length !== null && (noBody || length === 0 || body === null)) {
-      this.#write(head);
+      this.#write(head.text);
       processor.completed(req, res, { status, bytes: 0 });
       discardBody(body);
     } else if (typeof body === 'string') {
       // One write: node:http also sends a string body in the head's write.
-      if (isAscii(head)) this.#writeText(head + body);
+      if (head.ascii) this.#writeText(head.text + body);
       else {
         socket.cork();
-        this.#write(head);
+        this.#write(head.text);
         this.#writeText(body);
         socket.uncork();
       }
       processor.completed(req, res, { status, bytes: length as number });
     } else if (body instanceof Uint8Array) {
-      this.#writeBytes(head, body);
+      this.#writeBytes(head.text, body);
       processor.completed(req, res, { status, bytes: length as number });
     } else {
-      this.#stream(req, res, head, noBody, framing === 'chunked', processor, keepAlive);
+      this.#stream(req, res, head.text, noBody, framing === 'chunked', processor, keepAlive);
       return;
     }
     if (!keepAlive) this.#close();
@@ -377,12 +372,6 @@ class LaneConnection {
     this.#buf = '';
     this.#socket.end();
   }
-}
-
-const NON_ASCII = /[^\x00-\x7f]/;
-
-function isAscii(s: string): boolean {
-  return !NON_ASCII.test(s);
 }
 
 /** A body that arrived whole, as the stream RequestBody reads. */

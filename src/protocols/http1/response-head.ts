@@ -10,6 +10,7 @@ import { extraValue, type ExtraHeaders } from '../headers-out.js';
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
+const NOT_ASCII_TEXT = /[^\t\x20-\x7e]/;
 
 /** Framing the caller chose: a length, chunked, or neither (HEAD, 204, 304). */
 export type Framing = { length: number } | 'chunked' | 'none';
@@ -30,6 +31,19 @@ export interface HeadOptions {
 
 export class InvalidHeaderError extends Error {}
 
+/** The head, and whether it is all ASCII (then it can share one UTF-8 write with a text body). */
+export interface ResponseHead {
+  readonly text: string;
+  readonly ascii: boolean;
+}
+
+/** Whether a field value is plain ASCII; throws for one that could split the response. One test in the usual case. */
+function asciiValue(name: string, value: string): boolean {
+  if (!NOT_ASCII_TEXT.test(value)) return true;
+  if (BAD_VALUE.test(value)) throw new InvalidHeaderError(`invalid value for response header "${name}"`);
+  return false; // obs-text (0x80-0xff): valid, sent as latin1 bytes
+}
+
 let dateValue = '';
 let dateExpires = 0;
 
@@ -44,11 +58,12 @@ function httpDate(): string {
 }
 
 /** The head as a latin1 string ending in the blank line; throws InvalidHeaderError for a bad field. */
-export function responseHead(o: HeadOptions): string {
+export function responseHead(o: HeadOptions): ResponseHead {
   const status = o.status;
   let head = 'HTTP/1.1 ' + status + ' ' + (STATUS_CODES[status] ?? 'unknown') + '\r\n';
   const headers = o.headers;
   let connectionSet = false;
+  let ascii = true;
   for (const name in headers) {
     const value = headers[name];
     if (!TOKEN.test(name)) throw new InvalidHeaderError(`invalid response header name "${name}"`);
@@ -56,11 +71,11 @@ export function responseHead(o: HeadOptions): string {
     if (name === 'transfer-encoding' || (name === 'content-length' && typeof o.framing === 'object')) continue;
     if (name === 'connection') connectionSet = true;
     if (typeof value === 'string') {
-      if (BAD_VALUE.test(value)) throw new InvalidHeaderError(`invalid value for response header "${name}"`);
+      if (!asciiValue(name, value)) ascii = false;
       head += name + ': ' + value + '\r\n';
     } else {
       for (let i = 0; i < value.length; i++) {
-        if (BAD_VALUE.test(value[i])) throw new InvalidHeaderError(`invalid value for response header "${name}"`);
+        if (!asciiValue(name, value[i])) ascii = false;
         head += name + ': ' + value[i] + '\r\n';
       }
     }
@@ -82,7 +97,8 @@ export function responseHead(o: HeadOptions): string {
     if (!o.keepAlive) head += 'connection: close\r\n';
     else head += o.idleSeconds > 0 ? 'connection: keep-alive\r\nkeep-alive: timeout=' + o.idleSeconds + '\r\n' : 'connection: keep-alive\r\n';
   }
-  return head + '\r\n';
+  // Extra fields (alt-svc), the date and the status text are ASCII: only handler values can be obs-text.
+  return { text: head + '\r\n', ascii };
 }
 
 /** Whether the connection stays open after this response: the server's choice, unless the handler said close. */

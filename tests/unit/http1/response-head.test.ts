@@ -4,7 +4,7 @@ import { chunkedEnd, headKeepsAlive, InvalidHeaderError, responseHead, type Head
 
 const base: HeadOptions = { status: 200, headers: {}, extra: [], host: 'a', framing: { length: 5 }, trailers: null, keepAlive: true, idleSeconds: 60 };
 const lines = (o: Partial<HeadOptions>): string[] => {
-  const head = responseHead({ ...base, ...o });
+  const head = responseHead({ ...base, ...o }).text;
   assert.ok(head.endsWith('\r\n\r\n'));
   return head.slice(0, -4).split('\r\n');
 };
@@ -48,6 +48,11 @@ describe('responseHead', () => {
     assert.throws(() => responseHead({ ...base, headers: { 'x-a': ['ok', 'b\nc'] } }), InvalidHeaderError);
     assert.throws(() => responseHead({ ...base, headers: { 'x a': 'b' } }), InvalidHeaderError);
     assert.doesNotThrow(() => responseHead({ ...base, headers: { 'x-a': 'caf\xe9\tok' } }));
+  });
+
+  it('says whether the head is ASCII, so a text body can share its write', () => {
+    assert.equal(responseHead({ ...base, headers: { 'x-a': 'plain\tvalue' } }).ascii, true);
+    assert.equal(responseHead({ ...base, headers: { 'x-a': ['ok', 'caf\xe9'] } }).ascii, false);
   });
 
   it('ends a chunked body with the valid trailer fields', () => {
