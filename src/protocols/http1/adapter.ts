@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RequestBody } from '../../core/body.js';
 import { HeaderMap } from '../../core/headers.js';
-import type { RequestProcessor } from '../../core/processor.js';
+import { runProcessor, type RequestProcessor } from '../../core/processor.js';
 import { Request, type ConnectionInfo } from '../../core/request.js';
 import { bodyLength, statusHasNoBody, type Response } from '../../core/response.js';
 import { extraValue, type ExtraHeaders } from '../headers-out.js';
@@ -29,6 +29,8 @@ export const kServed = Symbol('anomaly.requestsServed');
 
 /** Turns node:http's (req, res) into our Request, runs the processor and writes its Response. */
 export function createHttp1RequestListener(opts: Http1Options): (req: IncomingMessage, res: ServerResponse) => void {
+  const answer = (nreq: IncomingMessage, nres: ServerResponse, req: Request, res: Response, processor: RequestProcessor): void =>
+    writeResponse(nreq, nres, req, res, processor, opts.extraHeaders);
   return (nreq, nres) => {
     const raw = nreq.rawHeaders;
     // One pass over the raw list for the fields the core needs eagerly.
@@ -75,31 +77,17 @@ export function createHttp1RequestListener(opts: Http1Options): (req: IncomingMe
       socket[kServed] = served;
       if (served >= maxRequests) nres.shouldKeepAlive = false;
     }
-    let result;
-    try {
-      result = processor.handle(req);
-    } catch (err) {
-      // handle() must not throw; if it does, answer rather than leave the client hanging.
-      nres.statusCode = 500;
-      nres.end();
-      processor.completed(req, null, { status: 500, bytes: 0, error: err as Error });
-      return;
-    }
-    if (result instanceof Promise) {
-      result.then(
-        (res) => writeResponse(nreq, nres, req, res, processor, opts.extraHeaders),
-        (err: Error) => {
-          if (!nres.headersSent) {
-            nres.statusCode = 500;
-            nres.end();
-          }
-          processor.completed(req, null, { status: 500, bytes: 0, error: err });
-        },
-      );
-    } else {
-      writeResponse(nreq, nres, req, result, processor, opts.extraHeaders);
-    }
+    runProcessor(processor, req, nreq, nres, answer, fail);
   };
+}
+
+/** The handler threw or rejected (it must not): answer rather than leave the client hanging. */
+function fail(_nreq: IncomingMessage, nres: ServerResponse, req: Request, err: Error, processor: RequestProcessor): void {
+  if (!nres.headersSent) {
+    nres.statusCode = 500;
+    nres.end();
+  }
+  processor.completed(req, null, { status: 500, bytes: 0, error: err });
 }
 
 function writeResponse(

@@ -17,7 +17,7 @@ import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { RequestBody } from '../../core/body.js';
 import { HeaderMap } from '../../core/headers.js';
-import type { RequestProcessor } from '../../core/processor.js';
+import { runProcessor, type RequestProcessor } from '../../core/processor.js';
 import { Request, type ConnectionInfo } from '../../core/request.js';
 import { bodyLength, statusHasNoBody, type Response } from '../../core/response.js';
 import type { ExtraHeaders } from '../headers-out.js';
@@ -84,6 +84,8 @@ class LaneConnection {
   #blocked = false;
   /** Closing after the current response: nothing more is read. */
   #closing = false;
+  /** Whether the connection may stay open after the request being answered (one at a time). */
+  #keepAlive = true;
   #streaming: Readable | null = null;
   #onStreamClose: (() => void) | null = null;
 
@@ -186,31 +188,24 @@ class LaneConnection {
       body: new RequestBody(body === null ? null : bodySource(body), head.length, this.#opts.bodyLimit()),
       conn,
     });
-    let result;
-    try {
-      result = processor.handle(req);
-    } catch (err) {
-      // handle() must not throw; if it does, answer rather than leave the client hanging.
-      this.#fail(req, processor, err as Error);
-      return;
-    }
-    if (result instanceof Promise) {
-      this.#busy = true;
-      result.then(
-        (res) => {
-          this.#busy = false;
-          this.#respond(req, res, processor, keepAlive, limits);
-          this.#pump();
-        },
-        (err: Error) => {
-          this.#busy = false;
-          this.#fail(req, processor, err);
-          this.#pump();
-        },
-      );
-    } else {
-      this.#respond(req, result, processor, keepAlive, limits);
-    }
+    this.#keepAlive = keepAlive;
+    // Pending: later requests wait in the buffer until the answer is out (then #answer pumps).
+    if (runProcessor(processor, req, this, limits, LaneConnection.#answer, LaneConnection.#failed)) this.#busy = true;
+  }
+
+  /** `#busy` tells an answer that came later (the pump must go on) from one given at once (the pump is running). */
+  static #answer(self: LaneConnection, limits: FastLaneLimits, req: Request, res: Response, processor: RequestProcessor): void {
+    const later = self.#busy;
+    self.#busy = false;
+    self.#respond(req, res, processor, self.#keepAlive, limits);
+    if (later) self.#pump();
+  }
+
+  static #failed(self: LaneConnection, _limits: FastLaneLimits, req: Request, err: Error, processor: RequestProcessor): void {
+    const later = self.#busy;
+    self.#busy = false;
+    self.#fail(req, processor, err);
+    if (later) self.#pump();
   }
 
   #fail(req: Request, processor: RequestProcessor, error: Error): void {

@@ -1,7 +1,7 @@
 import { constants as h2c, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { RequestBody } from '../../core/body.js';
 import { HeaderMap } from '../../core/headers.js';
-import type { RequestProcessor } from '../../core/processor.js';
+import { runProcessor, type RequestProcessor } from '../../core/processor.js';
 import { Request, type ConnectionInfo } from '../../core/request.js';
 import { bodyLength, isFileBody, statusHasNoBody, type Response } from '../../core/response.js';
 import { CONNECTION_SPECIFIC, extraValue, type ExtraHeaders } from '../headers-out.js';
@@ -22,6 +22,8 @@ const noop = (): void => {};
 
 /** Handles node:http2 'stream' events (the core API, not the slower compat layer). */
 export function createHttp2StreamListener(opts: Http2Options): StreamListener {
+  const answer = (stream: ServerHttp2Stream, extra: ExtraHeaders, req: Request, res: Response, processor: RequestProcessor): void =>
+    writeResponse(stream, req, res, processor, extra);
   return (stream, headers, _flags, rawHeaders) => {
     // An unhandled 'error' on a stream would crash the process; resets are routine.
     stream.on('error', noop);
@@ -52,21 +54,7 @@ export function createHttp2StreamListener(opts: Http2Options): StreamListener {
       body: new RequestBody(length === 0 ? null : stream, length, opts.bodyLimit()),
       conn: opts.connInfo(stream),
     });
-    let result;
-    try {
-      result = processor.handle(req);
-    } catch (err) {
-      fail(stream, req, processor, err as Error);
-      return;
-    }
-    if (result instanceof Promise) {
-      result.then(
-        (res) => writeResponse(stream, req, res, processor, opts.extraHeaders),
-        (err: Error) => fail(stream, req, processor, err),
-      );
-    } else {
-      writeResponse(stream, req, result, processor, opts.extraHeaders);
-    }
+    runProcessor(processor, req, stream, opts.extraHeaders, answer, fail);
   };
 }
 
@@ -76,7 +64,7 @@ function headerListSize(raw: readonly string[]): number {
   return size + 16 * raw.length;
 }
 
-function fail(stream: ServerHttp2Stream, req: Request, processor: RequestProcessor, err: Error): void {
+function fail(stream: ServerHttp2Stream, _extra: ExtraHeaders, req: Request, err: Error, processor: RequestProcessor): void {
   if (!stream.destroyed && !stream.headersSent) stream.respond({ ':status': 500 }, { endStream: true });
   processor.completed(req, null, { status: 500, bytes: 0, error: err });
 }

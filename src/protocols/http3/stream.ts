@@ -1,7 +1,7 @@
 import { Readable, Writable } from 'node:stream';
 import { RequestBody } from '../../core/body.js';
 import { HeaderMap } from '../../core/headers.js';
-import type { RequestProcessor } from '../../core/processor.js';
+import { runProcessor, type RequestProcessor } from '../../core/processor.js';
 import { Request, type ConnectionInfo } from '../../core/request.js';
 import { bodyLength, statusHasNoBody, type Response, type ResponseHeaders } from '../../core/response.js';
 import { CONNECTION_SPECIFIC } from '../headers-out.js';
@@ -102,21 +102,15 @@ export class H3Stream {
       conn: ctx.conn,
     });
     const processor = ctx.processor;
-    let result;
-    try {
-      result = processor.handle(req);
-    } catch (err) {
-      this.#fail(req, processor, err as Error);
-      return;
-    }
-    if (result instanceof Promise) {
-      result.then(
-        (res) => this.#write(req, res, processor),
-        (err: Error) => this.#fail(req, processor, err),
-      );
-    } else {
-      this.#write(req, result, processor);
-    }
+    runProcessor(processor, req, this, null, H3Stream.#answer, H3Stream.#failed);
+  }
+
+  static #answer(self: H3Stream, _: null, req: Request, res: Response, processor: RequestProcessor): void {
+    self.#write(req, res, processor);
+  }
+
+  static #failed(self: H3Stream, _: null, req: Request, err: Error, processor: RequestProcessor): void {
+    self.#fail(req, processor, err);
   }
 
   /** Request body bytes from the binding. */
