@@ -52,7 +52,6 @@ function rawPairs(raw: readonly string[]): string {
   return n + ':' + s;
 }
 
-
 const NO_PAIRS = '0:';
 
 /** The request as one base64 string (see Frames.java). */

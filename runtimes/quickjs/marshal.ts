@@ -67,7 +67,6 @@ function flatParams(params: Readonly<Record<string, string>>): string | null {
   return out;
 }
 
-
 export function encodeMeta(req: GuestRequest): string {
   const headers = req.rawHeaders !== undefined ? flatRaw(req.rawHeaders) : flatMulti(req.headers);
   const query = req.query.size === 0 ? '' : flatMulti(req.query);

@@ -73,7 +73,12 @@ export class ResponseParser {
   }
 
   feed(chunk: Buffer): void {
+    // A head or line cut by the previous chunk continues here (#find kept its start).
     let buf = chunk;
+    if (this.#partial !== null) {
+      buf = Buffer.concat([this.#partial, chunk]);
+      this.#partial = null;
+    }
     let pos = 0;
     while (pos < buf.length) {
       switch (this.#state) {
@@ -83,24 +88,8 @@ export class ResponseParser {
         case State.Failed:
           return;
         case State.Head: {
-          if (this.#partial !== null) {
-            buf = Buffer.concat([this.#partial, buf.subarray(pos)]);
-            pos = 0;
-            this.#partial = null;
-          }
-          const end = buf.indexOf(BLANK, pos);
-          if (end === -1) {
-            if (buf.length - pos > MAX_HEAD) {
-              this.#fail('answer head too large', 'UND_ERR_HEADERS_OVERFLOW');
-              return;
-            }
-            this.#partial = buf.subarray(pos);
-            return;
-          }
-          if (end - pos > MAX_HEAD) {
-            this.#fail('answer head too large', 'UND_ERR_HEADERS_OVERFLOW');
-            return;
-          }
+          const end = this.#find(buf, pos, BLANK, MAX_HEAD, 'answer head too large', 'UND_ERR_HEADERS_OVERFLOW');
+          if (end === -1) return;
           const text = buf.toString('latin1', pos, end);
           pos = end + 4;
           if (!this.#head(text)) return;
@@ -128,20 +117,8 @@ export class ResponseParser {
         case State.ChunkSize:
         case State.ChunkEnd:
         case State.Trailers: {
-          if (this.#partial !== null) {
-            buf = Buffer.concat([this.#partial, buf.subarray(pos)]);
-            pos = 0;
-            this.#partial = null;
-          }
-          const eol = buf.indexOf(CRLF, pos);
-          if (eol === -1) {
-            if (buf.length - pos > MAX_LINE) {
-              this.#fail('chunk framing line too long');
-              return;
-            }
-            this.#partial = buf.subarray(pos);
-            return;
-          }
+          const eol = this.#find(buf, pos, CRLF, MAX_LINE, 'chunk framing line too long');
+          if (eol === -1) return;
           const line = buf.toString('latin1', pos, eol);
           pos = eol + 2;
           if (!this.#line(line)) return;
@@ -149,6 +126,21 @@ export class ResponseParser {
         }
       }
     }
+  }
+
+  /**
+   * Where `sep` starts in buf (from pos), or -1: either it has not arrived yet (the bytes from pos are
+   * kept for the next feed) or more than `max` bytes came without it (the answer failed).
+   */
+  #find(buf: Buffer, pos: number, sep: Buffer, max: number, tooLong: string, code?: string): number {
+    const at = buf.indexOf(sep, pos);
+    if (at !== -1 && at - pos <= max) return at;
+    if (at !== -1 || buf.length - pos > max) {
+      this.#fail(tooLong, code);
+      return -1;
+    }
+    this.#partial = buf.subarray(pos);
+    return -1;
   }
 
   /** The connection closed: the end of a close-delimited answer, an error for any other. */
