@@ -13,16 +13,21 @@ export interface Completion {
 
 /**
  * The one function every protocol layer calls (H2O's "process request"): the dispatcher implements it.
- * handle() never throws and never rejects: failures come back as error responses.
+ * handle() never throws; a failure it finds synchronously comes back as an error response, and a
+ * promise it returns may reject: recover() then turns the error into the answer. (Chaining that
+ * mapping onto every promise inside handle() would cost each asynchronous request a promise and a
+ * microtask more.)
  */
 export interface RequestProcessor {
   handle(req: Request): HandlerResult;
+  /** The answer for a request whose handler rejected: an error response, never a throw. */
+  recover(req: Request, err: unknown): Response;
   completed(req: Request, res: Response | null, done: Completion): void;
 }
 
 /**
  * What every protocol layer does with a request: run the processor, then `answer` with the
- * Response, or `fail` (a 500) when the handler threw or rejected although it must not. Exactly one
+ * Response (a rejection recovered into one), or `fail` (a 500) when the processor itself threw. Exactly one
  * of them is called, synchronously when the handler answered synchronously. `a` and `b` are passed
  * through so that the callbacks can be made once per listener, not per request. Returns true when
  * the answer comes later (a layer that answers in order then holds the next request).
@@ -45,7 +50,16 @@ export function runProcessor<A, B>(
   if (result instanceof Promise) {
     result.then(
       (res) => answer(a, b, req, res, processor),
-      (err: Error) => fail(a, b, req, err, processor),
+      (err: unknown) => {
+        let res: Response;
+        try {
+          res = processor.recover(req, err);
+        } catch (e) {
+          fail(a, b, req, e as Error, processor);
+          return;
+        }
+        answer(a, b, req, res, processor);
+      },
     );
     return true;
   }

@@ -199,12 +199,15 @@ export class Dispatcher implements RequestProcessor {
     req.route = found.route.pattern;
     req.tag = found.route.tag ?? null;
     try {
-      const result = found.route.handler(req);
-      if (result instanceof Promise) return result.then(undefined, (err: unknown) => this.#fromError(req, err));
-      return result;
+      // A rejection is mapped by recover(), which the protocol layer calls.
+      return found.route.handler(req);
     } catch (err) {
       return this.#fromError(req, err);
     }
+  }
+
+  recover(req: Request, err: unknown): Response {
+    return this.#fromError(req, err);
   }
 
   #fromError(req: Request, err: unknown): Response {

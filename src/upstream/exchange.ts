@@ -4,6 +4,9 @@ import type { Dispatcher } from 'undici';
 /** Hop-by-hop response fields (RFC 9110 §7.6.1): dropped here, never sent on to the client. */
 const HOP_BY_HOP: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 
+/** A Connection value that names no field: nothing to drop. */
+const PLAIN_CONNECTION = /^[\t ]*(?:keep-alive|close)[\t ]*$/i;
+
 export interface UpstreamAnswer {
   readonly status: number;
   /** Lower-case names, hop-by-hop fields (and those Connection names) removed; repeats as arrays. */
@@ -33,8 +36,12 @@ export function answerHeaders(raw: readonly string[]): { headers: Record<string,
     else if (Array.isArray(prev)) prev.push(value);
     else headers[name] = [prev, value];
   }
-  if (connection !== null) {
-    for (const token of connection.split(',')) delete headers[token.trim().toLowerCase()];
+  // "keep-alive" and "close" (nearly every answer's whole Connection value) name nothing to drop.
+  if (connection !== null && !PLAIN_CONNECTION.test(connection)) {
+    for (const token of connection.split(',')) {
+      const name = token.trim().toLowerCase();
+      if (headers[name] !== undefined) delete headers[name];
+    }
   }
   return { headers, length };
 }

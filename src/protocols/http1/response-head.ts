@@ -57,10 +57,33 @@ function httpDate(): string {
   return dateValue;
 }
 
+const statusLines = new Map<number, string>();
+
+/** "HTTP/1.1 200 OK\r\n", made once per status code. */
+function statusLine(status: number): string {
+  let line = statusLines.get(status);
+  if (line === undefined) {
+    line = 'HTTP/1.1 ' + status + ' ' + (STATUS_CODES[status] ?? 'unknown') + '\r\n';
+    if (statusLines.size < 1000) statusLines.set(status, line);
+  }
+  return line;
+}
+
+let keepAliveSeconds = -1;
+let keepAliveText = '';
+
+/** Connection and Keep-Alive fields for an open connection (the idle time rarely changes). */
+function keepAliveFields(seconds: number): string {
+  if (seconds !== keepAliveSeconds) {
+    keepAliveSeconds = seconds;
+    keepAliveText = seconds > 0 ? 'connection: keep-alive\r\nkeep-alive: timeout=' + seconds + '\r\n' : 'connection: keep-alive\r\n';
+  }
+  return keepAliveText;
+}
+
 /** The head as a latin1 string ending in the blank line; throws InvalidHeaderError for a bad field. */
 export function responseHead(o: HeadOptions): ResponseHead {
-  const status = o.status;
-  let head = 'HTTP/1.1 ' + status + ' ' + (STATUS_CODES[status] ?? 'unknown') + '\r\n';
+  let head = statusLine(o.status);
   const headers = o.headers;
   let connectionSet = false;
   let ascii = true;
@@ -95,7 +118,7 @@ export function responseHead(o: HeadOptions): ResponseHead {
   if (!connectionSet) {
     // Like node:http: the idle time in whole seconds, rounded down so a client never counts on more.
     if (!o.keepAlive) head += 'connection: close\r\n';
-    else head += o.idleSeconds > 0 ? 'connection: keep-alive\r\nkeep-alive: timeout=' + o.idleSeconds + '\r\n' : 'connection: keep-alive\r\n';
+    else head += keepAliveFields(o.idleSeconds);
   }
   // Extra fields (alt-svc), the date and the status text are ASCII: only handler values can be obs-text.
   return { text: head + '\r\n', ascii };

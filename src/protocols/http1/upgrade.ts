@@ -107,12 +107,21 @@ export function createHttp1UpgradeListener(opts: Http1UpgradeOptions): (req: Inc
     };
     try {
       const result = processor.handle(req);
-      if (result instanceof Promise) result.then((res) => finish(res), (err: Error) => finish(null, err));
+      if (result instanceof Promise) result.then((res) => finish(res), (err: Error) => finish(recovered(processor, req, err), err));
       else finish(result);
     } catch (err) {
       finish(null, err as Error);
     }
   };
+}
+
+/** The processor's answer for a rejected handler, or null (a 500) if even that failed. */
+function recovered(processor: RequestProcessor, req: Request, err: unknown): Response | null {
+  try {
+    return processor.recover(req, err);
+  } catch {
+    return null;
+  }
 }
 
 /** Writes a whole HTTP/1.1 answer on a socket the HTTP parser let go of, then closes it. */

@@ -19,6 +19,10 @@ const answers: Record<string, () => Response | Promise<Response>> = {
 const completions: Array<{ path: string; done: Completion }> = [];
 const processor: RequestProcessor = {
   handle: (req: Request) => (answers[req.path] ?? (() => Response.text('404', 404)))(),
+  // No error mapping here: a rejection reaches the lane's own 500.
+  recover: (_req, err) => {
+    throw err;
+  },
   completed: (req, _res, done) => void completions.push({ path: req.path, done }),
 };
 

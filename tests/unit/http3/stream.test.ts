@@ -56,6 +56,9 @@ function processor(handler: (req: Request) => Response | Promise<Response>): Req
       p.seen.push(req);
       return handler(req);
     },
+    recover(_req: Request, err: unknown): Response {
+      throw err; // no error mapping: the stream's own 500
+    },
     completed(_req: Request, _res: Response | null, done: Completion) {
       p.done.push(done);
     },
