@@ -68,23 +68,24 @@ function requestHead(ex: H1Exchange): string | Error {
   return head + '\r\n';
 }
 
+/** Called once per exchange: an error, or the answer (a whole Buffer body or a stream). */
+export type ExchangeDone = (err: Error | null, answer: UpstreamAnswer | null) => void;
+
 /** One request and its answer; settles once (a Buffer, a stream, or an error). */
 class Pending {
   readonly ex: H1Exchange;
   readonly head: string;
   readonly bufferLimit: number;
-  readonly resolve: (answer: UpstreamAnswer) => void;
-  readonly reject: (err: Error) => void;
+  readonly done: ExchangeDone;
   settled = false;
   /** Sent again once already (a reused connection that was closed under it). */
   retried = false;
 
-  constructor(ex: H1Exchange, head: string, bufferLimit: number, resolve: (a: UpstreamAnswer) => void, reject: (e: Error) => void) {
+  constructor(ex: H1Exchange, head: string, bufferLimit: number, done: ExchangeDone) {
     this.ex = ex;
     this.head = head;
     this.bufferLimit = bufferLimit;
-    this.resolve = resolve;
-    this.reject = reject;
+    this.done = done;
   }
 }
 
@@ -101,12 +102,18 @@ export class Http1Pool {
 
   /** Sends the request; answers up to bufferLimit bytes of known length come back whole. */
   request(ex: H1Exchange, bufferLimit: number): Promise<UpstreamAnswer> {
-    return new Promise((resolve, reject) => {
-      if (this.#closed) return reject(failure('UND_ERR_CLOSED', 'the upstream pool is closed'));
-      const head = requestHead(ex);
-      if (head instanceof Error) return reject(head);
-      this.#send(new Pending(ex, head, bufferLimit, resolve, reject), false);
-    });
+    return new Promise((resolve, reject) => this.exchange(ex, bufferLimit, (err, answer) => (err !== null ? reject(err) : resolve(answer as UpstreamAnswer))));
+  }
+
+  /**
+   * request() with a callback, for the proxy's hot path: one promise fewer per request. `done` may
+   * be called before this returns (a closed pool, a field that would split the head).
+   */
+  exchange(ex: H1Exchange, bufferLimit: number, done: ExchangeDone): void {
+    if (this.#closed) return done(failure('UND_ERR_CLOSED', 'the upstream pool is closed'), null);
+    const head = requestHead(ex);
+    if (head instanceof Error) return done(head, null);
+    this.#send(new Pending(ex, head, bufferLimit, done), false);
   }
 
   #send(p: Pending, fresh: boolean): void {
@@ -151,7 +158,7 @@ export class Http1Pool {
       return;
     }
     p.settled = true;
-    p.reject(err);
+    p.done(err, null);
   }
 
   /** Idle connections close now; answers in progress get `graceMs` to finish. */
@@ -277,7 +284,7 @@ class UpstreamConnection implements ResponseEvents {
     );
     this.#stream = stream;
     p.settled = true;
-    p.resolve({ status, headers, body: stream });
+    p.done(null, { status, headers, body: stream });
   }
 
   data(view: Buffer): void {
@@ -298,7 +305,7 @@ class UpstreamConnection implements ResponseEvents {
     if (p !== null && !p.settled) {
       const chunks = this.#chunks ?? [];
       p.settled = true;
-      p.resolve({ status: this.#status, headers: this.#headers, body: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, this.#length) });
+      p.done(null, { status: this.#status, headers: this.#headers, body: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, this.#length) });
     }
     const stream = this.#stream;
     this.#stream = null;

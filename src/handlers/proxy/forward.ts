@@ -147,71 +147,131 @@ export function gatewayError(status: number, detail: string): Response {
  * without a body) and other failures or retryable statuses of idempotent requests move on to the
  * next usable target, up to retry.attempts tries. Failures count towards passive ejection.
  */
-export async function forward(req: Request, opts: ForwardOptions): Promise<Response> {
-  const group = opts.group;
+export function forward(req: Request, opts: ForwardOptions): Promise<Response> {
+  if (!req.body.present) return new Promise((resolve, reject) => new Forwarding(req, opts, null, resolve, reject).next());
+  return forwardBody(req, opts);
+}
+
+async function forwardBody(req: Request, opts: ForwardOptions): Promise<Response> {
   // Small bodies of known length are buffered so that a retry can send them again; larger or
   // chunked ones stream (with backpressure) and are never retried once undici has taken them.
-  let body: Readable | Buffer | null = null;
-  if (req.body.present) {
-    if (req.body.length !== null && req.body.length <= REPLAYABLE_BODY) body = await req.body.bytes();
-    else if (req.body.length === null) body = await chunkedBody(req.body.stream(), req.body.limit);
-    else body = detached(req.body.stream(), req.body.limit);
+  let body: Readable | Buffer | null;
+  if (req.body.length !== null && req.body.length <= REPLAYABLE_BODY) body = await req.body.bytes();
+  else if (req.body.length === null) body = await chunkedBody(req.body.stream(), req.body.limit);
+  else body = detached(req.body.stream(), req.body.limit);
+  return new Promise((resolve, reject) => new Forwarding(req, opts, body, resolve, reject).next());
+}
+
+/**
+ * The attempts of one proxied request, driven by callbacks rather than an async loop: an answer
+ * from our HTTP/1.1 client goes straight to the client's promise, with no await in between.
+ */
+class Forwarding {
+  readonly #req: Request;
+  readonly #opts: ForwardOptions;
+  readonly #body: Readable | Buffer | null;
+  readonly #resolve: (res: Response) => void;
+  readonly #reject: (err: unknown) => void;
+  readonly #replayable: boolean;
+  readonly #idempotent: boolean;
+  readonly #headers: string[];
+  readonly #path: string;
+  readonly #balance: BalanceRequest;
+  #attempt = 0;
+  #tried: Set<UpstreamTarget> | null = null;
+  #lastError: unknown = null;
+  #target: UpstreamTarget | null = null;
+
+  constructor(req: Request, opts: ForwardOptions, body: Readable | Buffer | null, resolve: (res: Response) => void, reject: (err: unknown) => void) {
+    this.#req = req;
+    this.#opts = opts;
+    this.#body = body;
+    this.#resolve = resolve;
+    this.#reject = reject;
+    this.#replayable = body === null || Buffer.isBuffer(body);
+    this.#idempotent = IDEMPOTENT.has(req.method) && this.#replayable;
+    this.#headers = upstreamRequestHeaders(req, opts.forwarding, false);
+    this.#path = upstreamPath(req.target, opts.stripPrefix);
+    this.#balance = balanceRequest(req);
   }
-  const replayable = body === null || Buffer.isBuffer(body);
-  const idempotent = IDEMPOTENT.has(req.method) && replayable;
-  const headers = upstreamRequestHeaders(req, opts.forwarding, false);
-  const path = upstreamPath(req.target, opts.stripPrefix);
-  const breq = balanceRequest(req);
-  const attempts = group.retry.attempts;
-  let tried: Set<UpstreamTarget> | null = null;
-  let lastError: unknown = null;
-  let lastTarget: UpstreamTarget | null = null;
-  for (let attempt = 0; attempt < attempts; attempt++) {
-    const target = group.select(breq, tried);
-    if (target === null) break;
-    lastTarget = target;
-    if (opts.forwarding.hostFromTarget) headers[1] = target.url.host;
+
+  /** The next attempt, or the final error answer when no target is left. */
+  next(): void {
+    const group = this.#opts.group;
+    const target = this.#attempt < group.retry.attempts ? group.select(this.#balance, this.#tried) : null;
+    if (target === null) return this.#resolve(this.#failure());
+    this.#attempt++;
+    this.#target = target;
+    const headers = this.#headers;
+    if (this.#opts.forwarding.hostFromTarget) headers[1] = target.url.host;
     target.inFlight++;
-    let res: UpstreamAnswer;
+    const body = this.#body;
+    const method = this.#req.method;
+    const path = target.basePath + this.#path;
+    if (target.h1 !== null && (body === null || Buffer.isBuffer(body))) target.h1.exchange({ method, path, headers, body }, BUFFERED_ANSWER, this.#onDone);
+    else exchange(target.pool, { method: method as Dispatcher.HttpMethod, path, headers, body }, BUFFERED_ANSWER).then(this.#onAnswer, this.#onError);
+  }
+
+  readonly #onDone = (err: Error | null, res: UpstreamAnswer | null): void => {
+    if (err !== null) this.#onError(err);
+    else this.#onAnswer(res as UpstreamAnswer);
+  };
+
+  // Both run inside the upstream socket's callbacks: a throw must reach the client's promise, not the socket.
+  readonly #onError = (err: unknown): void => {
     try {
-      res =
-        target.h1 !== null && (body === null || Buffer.isBuffer(body))
-          ? await target.h1.request({ method: req.method, path: target.basePath + path, headers, body }, BUFFERED_ANSWER)
-          : await exchange(target.pool, { method: req.method as Dispatcher.HttpMethod, path: target.basePath + path, headers, body }, BUFFERED_ANSWER);
-    } catch (err) {
+      const target = this.#target as UpstreamTarget;
       target.inFlight--;
       // The client's fault, not the upstream's: no failure counted, no retry.
-      if (err instanceof BodyTooLarge) return Response.text(`413 ${statusText(413)}: ${err.message}\n`, 413, { connection: 'close' });
+      if (err instanceof BodyTooLarge) return this.#resolve(Response.text(`413 ${statusText(413)}: ${err.message}\n`, 413, { connection: 'close' }));
       const code = errorCode(err);
-      group.failed(target, code);
-      lastError = err;
+      this.#opts.group.failed(target, code);
+      this.#lastError = err;
       // After a connect failure nothing was sent: any method may try elsewhere if its body can be sent again.
-      if (!idempotent && !(CONNECT_ERRORS.has(code) && replayable)) break;
-      (tried ??= new Set()).add(target);
-      continue;
+      if (!this.#idempotent && !(CONNECT_ERRORS.has(code) && this.#replayable)) return this.#resolve(this.#failure());
+      (this.#tried ??= new Set()).add(target);
+      this.next();
+    } catch (e) {
+      this.#reject(e);
     }
-    const answer = res.body;
-    if (idempotent && attempt + 1 < attempts && group.retry.statuses.has(res.status) && group.hasOther(target, tried)) {
-      target.inFlight--;
-      group.failed(target, `status ${res.status}`);
-      if (!Buffer.isBuffer(answer)) answer.destroy();
-      (tried ??= new Set()).add(target);
-      continue;
+  };
+
+  readonly #onAnswer = (res: UpstreamAnswer): void => {
+    try {
+      const target = this.#target as UpstreamTarget;
+      const group = this.#opts.group;
+      const answer = res.body;
+      if (this.#idempotent && this.#attempt < group.retry.attempts && group.retry.statuses.has(res.status) && group.hasOther(target, this.#tried)) {
+        target.inFlight--;
+        group.failed(target, `status ${res.status}`);
+        if (!Buffer.isBuffer(answer)) answer.destroy();
+        (this.#tried ??= new Set()).add(target);
+        return this.next();
+      }
+      group.succeeded(target);
+      if (Buffer.isBuffer(answer)) target.inFlight--;
+      else answer.once('close', () => target.inFlight--);
+      this.#resolve(new Response(res.status, answer, applyResponseRules(res.headers, this.#opts.response)));
+    } catch (e) {
+      this.#reject(e);
     }
-    group.succeeded(target);
-    if (Buffer.isBuffer(answer)) target.inFlight--;
-    else answer.once('close', () => target.inFlight--);
-    return new Response(res.status, answer, applyResponseRules(res.headers, opts.response));
+  };
+
+  /** 503 when no target could be tried, else 502 or 504 for the last failure (logged). */
+  #failure(): Response {
+    const { group, logger } = this.#opts;
+    const req = this.#req;
+    const lastError = this.#lastError;
+    if (lastError === null) {
+      logger.warn({ upstream: group.name, method: req.method, path: req.path }, 'no upstream target available');
+      return gatewayError(503, 'no upstream available');
+    }
+    const code = errorCode(lastError);
+    const timeout = TIMEOUTS.has(code);
+    logger.warn(
+      { upstream: group.name, target: this.#target?.id, method: req.method, path: req.path, code, err: (lastError as Error).message },
+      timeout ? 'upstream timed out' : 'upstream request failed',
+    );
+    return timeout ? gatewayError(504, 'upstream timed out') : gatewayError(502, 'upstream unreachable');
   }
-  if (lastError === null) {
-    opts.logger.warn({ upstream: group.name, method: req.method, path: req.path }, 'no upstream target available');
-    return gatewayError(503, 'no upstream available');
-  }
-  const code = errorCode(lastError);
-  const timeout = TIMEOUTS.has(code);
-  opts.logger.warn(
-    { upstream: group.name, target: lastTarget?.id, method: req.method, path: req.path, code, err: (lastError as Error).message },
-    timeout ? 'upstream timed out' : 'upstream request failed',
-  );
-  return timeout ? gatewayError(504, 'upstream timed out') : gatewayError(502, 'upstream unreachable');
 }
