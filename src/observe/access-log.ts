@@ -31,8 +31,7 @@ export function accessLogger(sink: AccessSink): (req: Request, res: Response | n
   if (sink.kind === 'logger') {
     return (req, _res, done) => sink.info(accessFields(req, done), 'request');
   }
-  const prefix = '{"level":30,"time":';
-  const pid = ',"pid":' + process.pid;
+  const pid = process.pid;
   // The client address is the same for every request of a connection: escape it once.
   const remotes = new WeakMap<object, string>();
   const remoteOf = (conn: Request['conn']): string => {
@@ -43,29 +42,20 @@ export function accessLogger(sink: AccessSink): (req: Request, res: Response | n
     }
     return json;
   };
-  // Many requests end in the same millisecond: its digits are made once.
+  // Many requests end in the same millisecond: the line's start is made once per millisecond.
   let lastTime = 0;
-  let lastTimeText = '0';
+  let start = '';
   return (req, _res, done) => {
     const now = Date.now();
     if (now !== lastTime) {
       lastTime = now;
-      lastTimeText = String(now);
+      start = `{"level":30,"time":${now},"pid":${pid},"host":`;
     }
-    const method = req.method;
+    const error = done.error !== undefined ? `,"error":${str(done.error.message)}` : '';
+    // One template: fewer pieces to join than a chain of +, so less to allocate and to copy out.
+    // node:http and nghttp2 only let token characters through in a method.
     sink.write(
-      prefix + lastTimeText + pid +
-        ',"host":' + str(req.host) +
-        // node:http and nghttp2 only let token characters through in a method.
-        ',"method":"' + method + '"' +
-        ',"path":' + str(req.path) +
-        ',"status":' + done.status +
-        ',"bytes":' + done.bytes +
-        ',"duration":' + millis(performance.now() - req.startedAt) +
-        ',"protocol":"' + req.protocol +
-        '","remote":' + remoteOf(req.conn) +
-        (done.error !== undefined ? ',"error":' + str(done.error.message) : '') +
-        ',"msg":"request"}\n',
+      `${start}${str(req.host)},"method":"${req.method}","path":${str(req.path)},"status":${done.status},"bytes":${done.bytes},"duration":${millis(performance.now() - req.startedAt)},"protocol":"${req.protocol}","remote":${remoteOf(req.conn)}${error},"msg":"request"}\n`,
     );
   };
 }

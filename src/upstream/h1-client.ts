@@ -54,14 +54,14 @@ function failure(code: string, message: string): Error {
 /** The request head as one latin1 string, or an Error when a field would split it. */
 function requestHead(ex: H1Exchange): string | Error {
   if (BAD_TARGET.test(ex.path)) return failure('UND_ERR_INVALID_ARG', 'invalid request target');
-  let head = ex.method + ' ' + ex.path + ' HTTP/1.1\r\n';
+  let head = `${ex.method} ${ex.path} HTTP/1.1\r\n`;
   const h = ex.headers;
   for (let i = 0; i + 1 < h.length; i += 2) {
     const name = h[i];
     if (name.length === 14 && name.toLowerCase() === 'content-length') continue;
     const value = h[i + 1];
     if (BAD_VALUE.test(value)) return failure('UND_ERR_INVALID_ARG', `invalid value for header "${name}"`);
-    head += name + ': ' + value + '\r\n';
+    head += `${name}: ${value}\r\n`;
   }
   if (ex.body !== null) head += 'content-length: ' + ex.body.length + '\r\n';
   else if (BODY_METHODS.has(ex.method)) head += 'content-length: 0\r\n';

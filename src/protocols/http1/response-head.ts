@@ -47,11 +47,11 @@ function asciiValue(name: string, value: string): boolean {
 let dateValue = '';
 let dateExpires = 0;
 
-/** The Date field, formatted once per second as node:http does. */
-function httpDate(): string {
+/** The Date field line, formatted once per second as node:http does. */
+function dateField(): string {
   const now = Date.now();
   if (now >= dateExpires) {
-    dateValue = new Date(now).toUTCString();
+    dateValue = `date: ${new Date(now).toUTCString()}\r\n`;
     dateExpires = now - (now % 1000) + 1000;
   }
   return dateValue;
@@ -95,26 +95,26 @@ export function responseHead(o: HeadOptions): ResponseHead {
     if (name === 'connection') connectionSet = true;
     if (typeof value === 'string') {
       if (!asciiValue(name, value)) ascii = false;
-      head += name + ': ' + value + '\r\n';
+      head += `${name}: ${value}\r\n`;
     } else {
       for (let i = 0; i < value.length; i++) {
         if (!asciiValue(name, value[i])) ascii = false;
-        head += name + ': ' + value[i] + '\r\n';
+        head += `${name}: ${value[i]}\r\n`;
       }
     }
   }
   const extra = o.extra;
   for (let i = 0; i < extra.length; i++) {
     const value = extraValue(extra[i][1], o.host);
-    if (value !== null) head += extra[i][0] + ': ' + value + '\r\n';
+    if (value !== null) head += `${extra[i][0]}: ${value}\r\n`;
   }
   const framing = o.framing;
-  if (typeof framing === 'object') head += 'content-length: ' + framing.length + '\r\n';
+  if (typeof framing === 'object') head += `content-length: ${framing.length}\r\n`;
   else if (framing === 'chunked') {
     head += 'transfer-encoding: chunked\r\n';
     if (o.trailers !== null) head += 'trailer: ' + o.trailers + '\r\n';
   }
-  if (headers.date === undefined) head += 'date: ' + httpDate() + '\r\n';
+  if (headers.date === undefined) head += dateField();
   if (!connectionSet) {
     // Like node:http: the idle time in whole seconds, rounded down so a client never counts on more.
     if (!o.keepAlive) head += 'connection: close\r\n';

@@ -27,9 +27,28 @@ export interface HeadLimits {
 }
 
 // Methods llhttp accepts that can carry at most a Content-Length body; CONNECT and the rest go to node.
-const REQUEST_LINE = /(GET|HEAD|POST|PUT|DELETE|OPTIONS|PATCH) (\/[\x21\x22\x24-\x7e]*) HTTP\/1\.1\r\n/y;
-// name ":" OWS value CRLF; the value may not hold CR, LF, NUL or other controls (HTAB aside).
-const FIELD_LINE = /([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[\t ]*([\t\x20-\x7e\x80-\xff]*)\r\n/y;
+const METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH']);
+const VERSION = ' HTTP/1.1\r\n';
+/** 1 for the token characters of a field name (RFC 9110 §5.6.2). */
+const TCHAR = new Uint8Array(256);
+for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") TCHAR[c.charCodeAt(0)] = 1;
+const isBlank = (c: number): boolean => c === 32 || c === 9;
+/** A field value may not hold CR, LF, NUL or other controls (HTAB aside); obs-text is allowed. */
+const isFieldChar = (c: number): boolean => (c >= 32 && c !== 127) || c === 9;
+/** Origin-form target characters: visible ASCII except "#" (no fragment on the wire). */
+const isTargetChar = (c: number): boolean => c >= 0x21 && c <= 0x7e && c !== 0x23;
+
+/** "METHOD /target HTTP/1.1" CRLF at the start of buf, or null for anything else. */
+function requestLine(buf: string): { method: string; target: string; end: number } | null {
+  const sp = buf.indexOf(' ');
+  if (sp < 3 || sp > 7) return null;
+  const method = buf.slice(0, sp);
+  if (!METHODS.has(method) || buf.charCodeAt(sp + 1) !== 47 /* / */) return null;
+  let i = sp + 2;
+  while (i < buf.length && isTargetChar(buf.charCodeAt(i))) i++;
+  if (!buf.startsWith(VERSION, i)) return null;
+  return { method, target: buf.slice(sp + 1, i), end: i + VERSION.length };
+}
 const DIGITS = /^[0-9]{1,15}$/;
 
 /** Parses the head at the start of `buf` (a latin1 string): 'incomplete' without its blank line yet. */
@@ -37,10 +56,9 @@ export function parseSimpleHead(buf: string, limits: HeadLimits): SimpleHead | '
   const blank = buf.indexOf('\r\n\r\n');
   if (blank === -1) return 'incomplete';
   const end = blank + 4;
-  REQUEST_LINE.lastIndex = 0;
-  const line = REQUEST_LINE.exec(buf);
+  const line = requestLine(buf);
   if (line === null) return 'other';
-  const target = line[2];
+  const target = line.target;
   if (target.length > limits.maxUri) return 'other';
   const raw: string[] = [];
   let host = '';
@@ -49,15 +67,20 @@ export function parseSimpleHead(buf: string, limits: HeadLimits): SimpleHead | '
   let lengths = 0;
   let close = false;
   let fieldBytes = 0;
-  let pos = REQUEST_LINE.lastIndex;
+  let pos = line.end;
   while (pos < end - 2) {
-    FIELD_LINE.lastIndex = pos;
-    const field = FIELD_LINE.exec(buf);
-    if (field === null) return 'other';
-    const name = field[1];
-    let value = field[2];
-    const last = value.charCodeAt(value.length - 1);
-    if (last === 32 || last === 9) value = value.trimEnd();
+    // name ":" OWS value CRLF, scanned by hand (no match array per field).
+    const eol = buf.indexOf('\r\n', pos);
+    let colon = pos;
+    while (colon < eol && TCHAR[buf.charCodeAt(colon)] === 1) colon++;
+    if (colon === pos || colon === eol || buf.charCodeAt(colon) !== 58 /* : */) return 'other';
+    let from = colon + 1;
+    while (from < eol && isBlank(buf.charCodeAt(from))) from++;
+    let to = eol;
+    while (to > from && isBlank(buf.charCodeAt(to - 1))) to--;
+    for (let i = from; i < to; i++) if (!isFieldChar(buf.charCodeAt(i))) return 'other';
+    const name = buf.slice(pos, colon);
+    const value = buf.slice(from, to);
     fieldBytes += name.length + value.length + 4;
     switch (name.length) {
       case 4:
@@ -87,10 +110,10 @@ export function parseSimpleHead(buf: string, limits: HeadLimits): SimpleHead | '
         break;
     }
     raw.push(name, value);
-    pos = FIELD_LINE.lastIndex;
+    pos = eol + 2;
   }
   if (pos !== end - 2) return 'other';
   if (hosts !== 1 || !VALID_HOST.test(host)) return 'other';
   if (raw.length / 2 > limits.maxHeaders || fieldBytes > limits.maxHeaderSize) return 'other';
-  return { method: line[1], target, raw, host, length, close, end };
+  return { method: line.method, target, raw, host, length, close, end };
 }
