@@ -1,3 +1,5 @@
+import { lowerName } from './field-names.js';
+
 /**
  * Request headers as a lower-case multi-map, built lazily from the flat
  * [name, value, name, value, ...] list every protocol layer already has
@@ -27,7 +29,7 @@ export class HeaderMap implements Iterable<[string, string]> {
     const map = new Map<string, string[]>();
     const raw = this.#raw;
     for (let i = 0; i + 1 < raw.length; i += 2) {
-      const name = raw[i].toLowerCase();
+      const name = lowerName(raw[i]);
       if (name.charCodeAt(0) === 58 /* ':' */) continue;
       const list = map.get(name);
       if (list === undefined) map.set(name, [raw[i + 1]]);

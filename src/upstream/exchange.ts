@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
+import { lowerName } from '../core/field-names.js';
 
 /** Hop-by-hop response fields (RFC 9110 §7.6.1): dropped here, never sent on to the client. */
 const HOP_BY_HOP: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
@@ -24,7 +25,7 @@ export function answerHeaders(raw: readonly string[]): { headers: Record<string,
   let connection: string | null = null;
   let length = -1;
   for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = raw[i].toLowerCase();
+    const name = lowerName(raw[i]);
     const value = raw[i + 1];
     if (HOP_BY_HOP.has(name)) {
       if (name === 'connection') connection = connection === null ? value : `${connection}, ${value}`;

@@ -123,13 +123,28 @@ async function chunkedBody(source: Readable | null, limit: number): Promise<Buff
   return detachedFrom(rest, limit); // counts the buffered head again as it passes: the limit holds
 }
 
+/** What a balancing policy may look at; a view over the request (no closures made per request). */
+class BalanceView implements BalanceRequest {
+  readonly #req: Request;
+  constructor(req: Request) {
+    this.#req = req;
+  }
+  get clientIp(): string {
+    return this.#req.conn.remoteAddress;
+  }
+  get uri(): string {
+    return this.#req.target;
+  }
+  header(name: string): string | undefined {
+    return this.#req.headers.get(name);
+  }
+  cookie(name: string): string | undefined {
+    return this.#req.cookies.get(name);
+  }
+}
+
 export function balanceRequest(req: Request): BalanceRequest {
-  return {
-    clientIp: req.conn.remoteAddress,
-    uri: req.target,
-    header: (name) => req.headers.get(name),
-    cookie: (name) => req.cookies.get(name),
-  };
+  return new BalanceView(req);
 }
 
 function errorCode(err: unknown): string {

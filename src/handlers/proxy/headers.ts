@@ -1,4 +1,5 @@
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
+import { lowerName } from '../../core/field-names.js';
 import type { Request } from '../../core/request.js';
 import type { ResponseHeaders } from '../../core/response.js';
 
@@ -121,7 +122,7 @@ export function upstreamRequestHeaders(req: Request, opts: ForwardingOptions, wa
   let via: string | undefined;
   let cookie: string | undefined;
   for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = raw[i].toLowerCase();
+    const name = lowerName(raw[i]);
     const value = raw[i + 1];
     if (name.charCodeAt(0) === 58 /* : */) continue;
     // "upgrade" is hop-by-hop, but WebSocket pass-through sends it again (below) with Connection.
