@@ -1,7 +1,9 @@
 import { write, writeSync } from 'node:fs';
 
 /**
- * Batches log lines and writes them asynchronously once 64 KiB are pending or 100 ms have passed.
+ * Batches log lines and writes them once 64 KiB are pending or 100 ms have passed: on the event
+ * loop for files (a write to the page cache never waits for a reader, as nginx writes its logs),
+ * through the thread pool for pipes, sockets and terminals, whose reader may be slow.
  * pino and the access log share one writer, so lines keep their order and never interleave.
  * Why not a write per event-loop turn: under load each turn carries only a few requests, and the
  * thread-pool round trip plus the loop wake-up per write cost ≈10 µs per request on hello-h1
@@ -27,7 +29,15 @@ export class LineWriter {
    * supervisor's stdout; a pipe keeps a write whole only up to PIPE_BUF (4096 bytes), so their
    * writers stay under it and lines from different processes never mix mid-line.
    */
-  constructor(fd: number, options: { batchBytes?: number; delayMs?: number; maxQueuedBytes?: number; maxWriteChars?: number } = {}) {
+  readonly #sync: boolean;
+
+  /**
+   * sync: write on the event loop (for regular files and /dev/null only). The thread pool's round
+   * trip per batch (a string copied to a buffer, a worker thread woken, a loop wake-up to report
+   * back) measured ≈1 µs per proxied request more than writing in place (bench/README.md).
+   */
+  constructor(fd: number, options: { batchBytes?: number; delayMs?: number; maxQueuedBytes?: number; maxWriteChars?: number; sync?: boolean } = {}) {
+    this.#sync = options.sync ?? false;
     this.#fd = fd;
     this.#maxWrite = options.maxWriteChars ?? Infinity;
     this.#batchBytes = options.batchBytes ?? 64 * 1024;
@@ -64,22 +74,34 @@ export class LineWriter {
     }
     if (this.#writing || this.#lines.length === 0) return;
     const data = this.#take();
+    if (this.#sync) {
+      let written = 0;
+      try {
+        written = writeSync(this.#fd, data);
+      } catch {
+        return; // the log's file is gone or full: nothing to report it to
+      }
+      this.#afterWrite(data, null, written);
+      return;
+    }
     this.#writing = true;
-    write(this.#fd, data, (err, written) => {
-      this.#writing = false;
-      if (err === null && written < Buffer.byteLength(data)) {
-        // Short write on a pipe: put back what is left, in front.
-        const rest = Buffer.from(data).subarray(written).toString();
-        this.#lines.unshift(rest);
-        this.#pendingBytes += rest.length;
-      }
-      if (this.#pendingBytes >= this.#batchBytes || (this.#maxWrite !== Infinity && this.#pendingBytes >= this.#maxWrite)) this.#flush();
-      else if (this.#lines.length > 0 && this.#timer === null) {
-        this.#timer = setTimeout(this.#flush, this.#delayMs);
-        this.#timer.unref();
-      }
-    });
+    write(this.#fd, data, (err, written) => this.#afterWrite(data, err, written));
   };
+
+  #afterWrite(data: string, err: Error | null, written: number): void {
+    this.#writing = false;
+    if (err === null && written < Buffer.byteLength(data)) {
+      // Short write on a pipe: put back what is left, in front.
+      const rest = Buffer.from(data).subarray(written).toString();
+      this.#lines.unshift(rest);
+      this.#pendingBytes += rest.length;
+    }
+    if (this.#pendingBytes >= this.#batchBytes || (this.#maxWrite !== Infinity && this.#pendingBytes >= this.#maxWrite)) this.#flush();
+    else if (this.#lines.length > 0 && this.#timer === null) {
+      this.#timer = setTimeout(this.#flush, this.#delayMs);
+      this.#timer.unref();
+    }
+  }
 
   /** Writes everything still buffered, synchronously (before exit). */
   flushSync(): void {

@@ -10,7 +10,8 @@ const SHARED_WRITE_CHARS = 3584;
 /**
  * Whether writes to `fd` by several processes can mix mid-line above PIPE_BUF: pipes, sockets and
  * terminals. Regular files cannot (Linux serialises writes to one open file), nor can /dev/null;
- * there the writer keeps its 64 KiB batches (a 4 KiB piece costs a thread-pool round trip each).
+ * there the writer keeps its 64 KiB batches (a 4 KiB piece costs a thread-pool round trip each),
+ * and writes them in place: such a write never waits for a reader.
  */
 export function writesCanInterleave(fd: number): boolean {
   try {
@@ -67,7 +68,10 @@ export function createLogging(config: LogConfig, fd = 1, shared = false): Loggin
       });
     return { logger, access: { kind: 'logger', info: (obj, msg) => logger.info(obj, msg) }, flush };
   }
-  const writer = new LineWriter(fd, shared && writesCanInterleave(fd) ? { maxWriteChars: SHARED_WRITE_CHARS } : {});
+  // Pipes, sockets and terminals: written from the thread pool (a slow reader must not stall the
+  // loop), in PIPE_BUF pieces when other processes share them. Files and /dev/null: in place.
+  const interleaves = writesCanInterleave(fd);
+  const writer = new LineWriter(fd, interleaves ? (shared ? { maxWriteChars: SHARED_WRITE_CHARS } : {}) : { sync: true });
   const logger = pino(options, writer);
   const silent = config.level === 'silent' || pino.levels.values[config.level] > pino.levels.values.info;
   return {

@@ -27,6 +27,23 @@ describe('LineWriter', () => {
     assert.equal(read(), lines.join(''));
   });
 
+  it('sync (files): a full batch is written in place, before write() returns, and never twice', () => {
+    const { fd, read } = target();
+    const w = new LineWriter(fd, { sync: true, batchBytes: 1024 });
+    const lines: string[] = [];
+    for (let i = 0; i < 100; i++) lines.push(`{"i":${i},"s":"ünïcødé ✓"}\n`);
+    let written = '';
+    for (const l of lines) {
+      w.write(l);
+      written += l;
+    }
+    // Every full batch is already in the file; the rest waits for the timer or flushSync().
+    const now = read();
+    assert.ok(now.length > 0 && written.startsWith(now), 'written in order, whole batches');
+    w.flushSync();
+    assert.equal(read(), written);
+  });
+
   it('with maxWriteChars (a stdout shared by worker processes), writes whole lines in small pieces, in order', async () => {
     const { fd, read } = target();
     const w = new LineWriter(fd, { maxWriteChars: 64, batchBytes: 1024, delayMs: 5 });
