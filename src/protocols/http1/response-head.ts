@@ -44,6 +44,16 @@ function asciiValue(name: string, value: string): boolean {
   return false; // obs-text (0x80-0xff): valid, sent as latin1 bytes
 }
 
+/** Names already found valid: most answers carry the same few, so the regex runs once per name. */
+const validNames = new Set<string>();
+
+function isTokenName(name: string): boolean {
+  if (validNames.has(name)) return true;
+  if (!TOKEN.test(name)) return false;
+  if (validNames.size < 1024) validNames.add(name);
+  return true;
+}
+
 let dateValue = '';
 let dateExpires = 0;
 
@@ -89,7 +99,7 @@ export function responseHead(o: HeadOptions): ResponseHead {
   let ascii = true;
   for (const name in headers) {
     const value = headers[name];
-    if (!TOKEN.test(name)) throw new InvalidHeaderError(`invalid response header name "${name}"`);
+    if (!isTokenName(name)) throw new InvalidHeaderError(`invalid response header name "${name}"`);
     // Framing is ours to choose (and content-length is written below when we know it).
     if (name === 'transfer-encoding' || (name === 'content-length' && typeof o.framing === 'object')) continue;
     if (name === 'connection') connectionSet = true;
