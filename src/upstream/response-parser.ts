@@ -4,6 +4,7 @@
  * Content-Length and Transfer-Encoding together, differing lengths, malformed chunk sizes and
  * field lines are errors, and the connection is not reused after one.
  */
+import { lowerName } from '../core/field-names.js';
 
 export interface ResponseEvents {
   /** The final (non-1xx) head: status and [name, value, ...] as received (latin1). */
@@ -189,16 +190,16 @@ export class ResponseParser {
       pos = eol + 2;
       switch (name.length) {
         case 10:
-          if (name.toLowerCase() === 'connection' && /(?:^|,)\s*close\s*(?:,|$)/i.test(value)) close = true;
+          if (lowerName(name) === 'connection' && /(?:^|,)\s*close\s*(?:,|$)/i.test(value)) close = true;
           break;
         case 14:
-          if (name.toLowerCase() === 'content-length') {
+          if (lowerName(name) === 'content-length') {
             if (!DIGITS.test(value) || (length !== -1 && length !== Number(value))) return this.#fail('invalid Content-Length from the upstream');
             length = Number(value);
           }
           break;
         case 17:
-          if (name.toLowerCase() === 'transfer-encoding') {
+          if (lowerName(name) === 'transfer-encoding') {
             encoded = true;
             chunked = value.slice(value.lastIndexOf(',') + 1).trim().toLowerCase() === 'chunked';
           }

@@ -54,6 +54,14 @@ function isTokenName(name: string): boolean {
   return true;
 }
 
+/** "content-length: N" lines of small bodies, made on first use (most answers are small). */
+const lengthFields: string[] = [];
+
+function contentLengthField(length: number): string {
+  if (length >= 4096) return `content-length: ${length}\r\n`;
+  return (lengthFields[length] ??= `content-length: ${length}\r\n`);
+}
+
 let dateValue = '';
 let dateExpires = 0;
 
@@ -119,7 +127,7 @@ export function responseHead(o: HeadOptions): ResponseHead {
     if (value !== null) head += `${extra[i][0]}: ${value}\r\n`;
   }
   const framing = o.framing;
-  if (typeof framing === 'object') head += `content-length: ${framing.length}\r\n`;
+  if (typeof framing === 'object') head += contentLengthField(framing.length);
   else if (framing === 'chunked') {
     head += 'transfer-encoding: chunked\r\n';
     if (o.trailers !== null) head += 'trailer: ' + o.trailers + '\r\n';

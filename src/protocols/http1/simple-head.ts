@@ -4,6 +4,7 @@
  * Whatever it does not recognise it calls 'other' and leaves to node:http, whose parser (plus
  * head-rules.ts) answers every odd and hostile case: this one never has to refuse anything.
  */
+import { lowerName } from '../../core/field-names.js';
 import { VALID_HOST } from './head-rules.js';
 
 export interface SimpleHead {
@@ -84,29 +85,29 @@ export function parseSimpleHead(buf: string, limits: HeadLimits): SimpleHead | '
     fieldBytes += name.length + value.length + 4;
     switch (name.length) {
       case 4:
-        if (name.toLowerCase() === 'host' && hosts++ === 0) host = value;
+        if (lowerName(name) === 'host' && hosts++ === 0) host = value;
         break;
       case 6:
-        if (name.toLowerCase() === 'expect') return 'other';
+        if (lowerName(name) === 'expect') return 'other';
         break;
       case 7:
-        if (name.toLowerCase() === 'upgrade') return 'other';
+        if (lowerName(name) === 'upgrade') return 'other';
         break;
       case 10:
-        if (name.toLowerCase() === 'connection') {
+        if (lowerName(name) === 'connection') {
           const v = value.toLowerCase();
           if (v === 'close') close = true;
           else if (v !== 'keep-alive') return 'other';
         }
         break;
       case 14:
-        if (name.toLowerCase() === 'content-length') {
+        if (lowerName(name) === 'content-length') {
           if (lengths++ > 0 || !DIGITS.test(value)) return 'other';
           length = Number(value);
         }
         break;
       case 17:
-        if (name.toLowerCase() === 'transfer-encoding') return 'other';
+        if (lowerName(name) === 'transfer-encoding') return 'other';
         break;
     }
     raw.push(name, value);
