@@ -15,7 +15,7 @@ function str(value: string): string {
  * Milliseconds with three decimals ("0.042"), from integers: formatting a fractional double is the
  * costliest step of a log line otherwise.
  */
-export function millis(ms: number): string {
+function millis(ms: number): string {
   const us = Math.round(ms * 1000);
   if (!(us >= 0 && us < 2 ** 31)) return String(Math.round(ms * 1000) / 1000);
   const frac = us % 1000;

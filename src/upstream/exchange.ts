@@ -1,12 +1,9 @@
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import { lowerName } from '../core/field-names.js';
+import { connectionTokens, lowerName } from '../core/field-names.js';
 
 /** Hop-by-hop response fields (RFC 9110 §7.6.1): dropped here, never sent on to the client. */
 const HOP_BY_HOP: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
-
-/** A Connection value that names no field: nothing to drop. */
-const PLAIN_CONNECTION = /^[\t ]*(?:keep-alive|close)[\t ]*$/i;
 
 export interface UpstreamAnswer {
   readonly status: number;
@@ -22,13 +19,13 @@ export interface UpstreamAnswer {
  */
 export function answerHeaders(raw: readonly string[]): { headers: Record<string, string | string[]>; length: number } {
   const headers: Record<string, string | string[]> = {};
-  let connection: string | null = null;
+  let connection: string | undefined;
   let length = -1;
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = lowerName(raw[i]);
     const value = raw[i + 1];
     if (HOP_BY_HOP.has(name)) {
-      if (name === 'connection') connection = connection === null ? value : `${connection}, ${value}`;
+      if (name === 'connection') connection = connection === undefined ? value : `${connection}, ${value}`;
       continue;
     }
     if (name === 'content-length') length = Number(value);
@@ -37,13 +34,8 @@ export function answerHeaders(raw: readonly string[]): { headers: Record<string,
     else if (Array.isArray(prev)) prev.push(value);
     else headers[name] = [prev, value];
   }
-  // "keep-alive" and "close" (nearly every answer's whole Connection value) name nothing to drop.
-  if (connection !== null && !PLAIN_CONNECTION.test(connection)) {
-    for (const token of connection.split(',')) {
-      const name = token.trim().toLowerCase();
-      if (headers[name] !== undefined) delete headers[name];
-    }
-  }
+  const extraHop = connectionTokens(connection);
+  if (extraHop !== null) for (const name of extraHop) if (headers[name] !== undefined) delete headers[name];
   return { headers, length };
 }
 

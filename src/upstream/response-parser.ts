@@ -4,7 +4,7 @@
  * Content-Length and Transfer-Encoding together, differing lengths, malformed chunk sizes and
  * field lines are errors, and the connection is not reused after one.
  */
-import { lowerName } from '../core/field-names.js';
+import { fieldSpan, lowerName, scanField } from '../core/field-names.js';
 
 export interface ResponseEvents {
   /** The final (non-1xx) head: status and [name, value, ...] as received (latin1). */
@@ -39,12 +39,6 @@ const enum State {
 const MAX_HEAD = 64 * 1024;
 const MAX_LINE = 4096;
 const STATUS_LINE = /HTTP\/1\.([01]) ([1-9][0-9]{2})(?: [^\r\n]*)?(?:\r\n|$)/y;
-/** 1 for the token characters of a field name (RFC 9110 §5.6.2). */
-const TCHAR = new Uint8Array(256);
-for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") TCHAR[c.charCodeAt(0)] = 1;
-const isBlank = (c: number): boolean => c === 32 || c === 9;
-/** A field value may not hold CR, LF or other controls (HTAB aside); obs-text (0x80-0xff) is allowed. */
-const isFieldChar = (c: number): boolean => (c >= 32 && c !== 127) || c === 9;
 const FIELD_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[\t ]*([\t\x20-\x7e\x80-\xff]*?)[\t ]*$/;
 const DIGITS = /^[0-9]{1,15}$/;
 const CHUNK_SIZE = /^([0-9A-Fa-f]{1,12})[\t ]*(?:;[^\r\n]*)?$/;
@@ -174,19 +168,11 @@ export class ResponseParser {
     let close = status[1] === '0';
     let pos = STATUS_LINE.lastIndex;
     while (pos < text.length) {
-      // By hand rather than a sticky regex: a third less time, and no match array per field.
       let eol = text.indexOf('\r\n', pos);
       if (eol === -1) eol = text.length;
-      let colon = pos;
-      while (colon < eol && TCHAR[text.charCodeAt(colon)] === 1) colon++;
-      if (colon === pos || colon === eol || text.charCodeAt(colon) !== 58 /* : */) return this.#fail('malformed header field from the upstream');
-      let from = colon + 1;
-      let to = eol;
-      while (from < to && isBlank(text.charCodeAt(from))) from++;
-      while (to > from && isBlank(text.charCodeAt(to - 1))) to--;
-      for (let i = from; i < to; i++) if (!isFieldChar(text.charCodeAt(i))) return this.#fail('malformed header field from the upstream');
-      const name = text.slice(pos, colon);
-      const value = text.slice(from, to);
+      if (!scanField(text, pos, eol)) return this.#fail('malformed header field from the upstream');
+      const name = text.slice(pos, fieldSpan.colon);
+      const value = text.slice(fieldSpan.from, fieldSpan.to);
       pos = eol + 2;
       switch (name.length) {
         case 10:

@@ -1,5 +1,5 @@
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
-import { lowerName } from '../../core/field-names.js';
+import { connectionTokens, lowerName } from '../../core/field-names.js';
 import type { Request } from '../../core/request.js';
 import type { ResponseHeaders } from '../../core/response.js';
 
@@ -24,19 +24,6 @@ const FORWARDING = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded
  * already answered `Expect: 100-continue` (and undici refuses to send Expect).
  */
 const CLIENT_ONLY = new Set(['expect']);
-
-/** Extra names the Connection header declares hop-by-hop ("Connection: close, x-foo"). */
-export function connectionTokens(value: string | string[] | undefined): Set<string> | null {
-  if (value === undefined) return null;
-  const text = Array.isArray(value) ? value.join(',') : value;
-  let out: Set<string> | null = null;
-  for (const part of text.split(',')) {
-    const token = part.trim().toLowerCase();
-    if (token === '' || token === 'close' || token === 'keep-alive') continue;
-    (out ??= new Set()).add(token);
-  }
-  return out;
-}
 
 /** Which client addresses may tell us who the original client was (their X-Forwarded-* and Forwarded are kept). */
 export class TrustedProxies {

@@ -4,7 +4,7 @@
  * Whatever it does not recognise it calls 'other' and leaves to node:http, whose parser (plus
  * head-rules.ts) answers every odd and hostile case: this one never has to refuse anything.
  */
-import { lowerName } from '../../core/field-names.js';
+import { fieldSpan, lowerName, scanField } from '../../core/field-names.js';
 import { VALID_HOST } from './head-rules.js';
 
 export interface SimpleHead {
@@ -30,12 +30,6 @@ export interface HeadLimits {
 // Methods llhttp accepts that can carry at most a Content-Length body; CONNECT and the rest go to node.
 const METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH']);
 const VERSION = ' HTTP/1.1\r\n';
-/** 1 for the token characters of a field name (RFC 9110 §5.6.2). */
-const TCHAR = new Uint8Array(256);
-for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") TCHAR[c.charCodeAt(0)] = 1;
-const isBlank = (c: number): boolean => c === 32 || c === 9;
-/** A field value may not hold CR, LF, NUL or other controls (HTAB aside); obs-text is allowed. */
-const isFieldChar = (c: number): boolean => (c >= 32 && c !== 127) || c === 9;
 /** Origin-form target characters: visible ASCII except "#" (no fragment on the wire). */
 const isTargetChar = (c: number): boolean => c >= 0x21 && c <= 0x7e && c !== 0x23;
 
@@ -70,18 +64,10 @@ export function parseSimpleHead(buf: string, limits: HeadLimits): SimpleHead | '
   let fieldBytes = 0;
   let pos = line.end;
   while (pos < end - 2) {
-    // name ":" OWS value CRLF, scanned by hand (no match array per field).
     const eol = buf.indexOf('\r\n', pos);
-    let colon = pos;
-    while (colon < eol && TCHAR[buf.charCodeAt(colon)] === 1) colon++;
-    if (colon === pos || colon === eol || buf.charCodeAt(colon) !== 58 /* : */) return 'other';
-    let from = colon + 1;
-    while (from < eol && isBlank(buf.charCodeAt(from))) from++;
-    let to = eol;
-    while (to > from && isBlank(buf.charCodeAt(to - 1))) to--;
-    for (let i = from; i < to; i++) if (!isFieldChar(buf.charCodeAt(i))) return 'other';
-    const name = buf.slice(pos, colon);
-    const value = buf.slice(from, to);
+    if (!scanField(buf, pos, eol)) return 'other';
+    const name = buf.slice(pos, fieldSpan.colon);
+    const value = buf.slice(fieldSpan.from, fieldSpan.to);
     fieldBytes += name.length + value.length + 4;
     switch (name.length) {
       case 4:

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { RequestBody } from '../../../src/core/body.js';
+import { connectionTokens } from '../../../src/core/field-names.js';
 import { HeaderMap } from '../../../src/core/headers.js';
 import { Request, type ConnectionInfo } from '../../../src/core/request.js';
 import { upstreamPath } from '../../../src/handlers/proxy/forward.js';
-import { clientResponseHeaders, connectionTokens, TrustedProxies, upstreamRequestHeaders, type ForwardingOptions } from '../../../src/handlers/proxy/headers.js';
+import { clientResponseHeaders, TrustedProxies, upstreamRequestHeaders, type ForwardingOptions } from '../../../src/handlers/proxy/headers.js';
 import { groupOptions } from '../../../src/handlers/proxy/config.js';
 
 function req(raw: string[], remote = '192.0.2.10', scheme: 'http' | 'https' = 'https'): Request {
