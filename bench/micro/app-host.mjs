@@ -11,10 +11,10 @@ import { standardRuntimes } from '../../dist/src/standard.js';
 const engine = process.argv[2] ?? 'quickjs';
 const appName = process.argv[3] ?? 'hello';
 const target = process.argv[4] ?? (appName === 'echo' ? '/app/a/b?x=1&x=2&y=3' : '/app/');
-const ext = { quickjs: 'js', fengari: 'lua', wasmoon: 'lua' }[engine] ?? 'js';
+const ext = { quickjs: 'js', fengari: 'lua', wasmoon: 'lua', pyodide: 'py', java: 'java' }[engine] ?? 'js';
 const silent = { debug() {}, info() {}, warn() {}, error: console.error, fatal: console.error, trace() {}, child() { return silent; } };
 const handler = await appModule(standardRuntimes()).create(
-  { file: new URL(`../../apps/${appName}/app.${ext}`, import.meta.url).pathname, engine, instances: 1, reload: false },
+  { file: new URL(`../../apps/${appName}/${ext === 'java' ? 'App' : 'app'}.${ext}`, import.meta.url).pathname, engine, instances: 1, reload: false },
   { logger: silent, baseDir: process.cwd(), dataDir: '/tmp' },
 );
 const conn = { id: 1, remoteAddress: '127.0.0.1', remotePort: 5555, localAddress: '127.0.0.1', localPort: 8080, tls: null };

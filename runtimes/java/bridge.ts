@@ -12,6 +12,7 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { Jdk } from './jdk.js';
+import { openJni, type JniChannel } from './jni.js';
 
 const run = promisify(execFile);
 
@@ -33,6 +34,8 @@ export interface Bridge {
   readonly jdk: Jdk;
   /** The JVM options it was started with. */
   readonly options: readonly string[];
+  /** The fast call path (native/jni), or why it is not available (calls then go through java-bridge). */
+  readonly jni: JniChannel | string;
 }
 
 /**
@@ -121,7 +124,8 @@ export function startBridge(jdk: Jdk): Promise<Bridge> {
     const options = jvmOptions();
     java.ensureJvm({ libPath: jdk.libjvm, opts: options, classpath: [classes] });
     const host = java.importClass('anomaly.host.Host') as unknown as HostClass;
-    return { host, jdk, options };
+    host.statsSync(); // initializes Host, which publishes itself for native/jni
+    return { host, jdk, options, jni: await openJni(jdk) };
   })();
   started.catch(() => {
     started = null; // a later app may try again (e.g. after a JDK was installed)

@@ -8,8 +8,9 @@
  * fresh static state. The host never imports app classes through the bridge (only
  * anomaly.host.Host), so no bridge class proxies go stale across reloads.
  *
- * handle: one synchronous bridge call hands the request to the instance's Java worker thread and
- * waits a short budget; small handlers answer within it (one call, no promise hop). A slower call
+ * handle: one synchronous call (through native/jni when it could be built, see jni.ts; else a
+ * java-bridge call) hands the request to the instance's Java worker thread and waits a short
+ * budget; small handlers answer within it (one call, no promise hop). A slower call
  * returns a ticket and the answer is awaited with an asynchronous bridge call, off the event loop.
  * Deadlines are enforced in Java (host/anomaly/host/Host.java): the call answers 504 at the deadline,
  * the worker is interrupted, then stopped or abandoned (counted, logged) if it keeps running.
@@ -36,18 +37,22 @@ function envMicros(name: string, fallback: number): number {
 const SPIN_MICROS = envMicros('ANOMALY_JAVA_SPIN_US', 200);
 const WAIT_MICROS = envMicros('ANOMALY_JAVA_WAIT_US', 500);
 
-/** Java's stats() counters: worker threads stopped with Thread.stop, abandoned, abandoned and still running; compiles done. */
+/**
+ * Java's stats() counters: threads stopped with Thread.stop, worker threads abandoned, abandoned and
+ * still running; compiles done; calls run inline on the Node thread (see Instance.callInline).
+ */
 export interface JavaHostStats {
   stopped: number;
   abandoned: number;
   running: number;
   stopSupported: boolean;
   compiles: number;
+  inline: number;
 }
 
 export function javaHostStats(host: HostClass): JavaHostStats {
-  const [stopped, abandoned, running, stop, compiles] = host.statsSync().split(' ').map(Number);
-  return { stopped, abandoned, running, stopSupported: stop === 1, compiles };
+  const [stopped, abandoned, running, stop, compiles, inline] = host.statsSync().split(' ').map(Number);
+  return { stopped, abandoned, running, stopSupported: stop === 1, compiles, inline };
 }
 
 export interface JavaStats extends RuntimeStats {
@@ -77,7 +82,11 @@ class JavaInstance implements AppInstance {
     this.stats.calls++;
     const host = this.bridge.host;
     try {
-      let answer = decodeAnswer(this.bridged(() => host.callSync(this.id, encodeRequest(req), SPIN_MICROS, WAIT_MICROS)), this.file);
+      const jni = this.bridge.jni;
+      let answer =
+        typeof jni !== 'string'
+          ? this.bridged(() => jni.call(this.id, req, SPIN_MICROS, WAIT_MICROS, this.file))
+          : decodeAnswer(this.bridged(() => host.callSync(this.id, encodeRequest(req), SPIN_MICROS, WAIT_MICROS)), this.file);
       if (answer.kind === 'pending') answer = decodeAnswer(await this.bridgedAsync(host.waitFor(answer.ticket)), this.file);
       if (answer.kind !== 'response') throw new GuestError('exception', 'unexpected answer from the Java host', { file: this.file });
       return answer.response;
@@ -100,12 +109,12 @@ class JavaInstance implements AppInstance {
     }
   }
 
-  /** A bridge failure (a JavaError: e.g. OutOfMemoryError while the bridge copied an answer) as a GuestError. */
-  private bridged(call: () => Buffer): Buffer {
+  /** A bridge failure (a Java exception that escaped: e.g. OutOfMemoryError while copying a frame) as a GuestError. */
+  private bridged<T>(call: () => T): T {
     try {
       return call();
     } catch (err) {
-      throw this.bridgeError(err);
+      throw err instanceof GuestError ? err : this.bridgeError(err);
     }
   }
 
@@ -151,6 +160,7 @@ class JavaInstance implements AppInstance {
 }
 
 export function javaRuntime(options: JavaRuntimeOptions = {}): Runtime {
+  let toldPath = false;
   return {
     id: 'java',
     extensions: ['.java'],
@@ -160,6 +170,10 @@ export function javaRuntime(options: JavaRuntimeOptions = {}): Runtime {
         bridge = await startBridge(findJdk(options.env));
       } catch (err) {
         throw new GuestError('load', err instanceof Error ? err.message : String(err), { file: source.file }, { cause: err });
+      }
+      if (!toldPath && typeof bridge.jni === 'string') {
+        toldPath = true;
+        options.logger?.warn({ engine: 'java', reason: bridge.jni }, `java: calls go through java-bridge (≈20 µs slower per request): the native/jni addon is not available (${bridge.jni})`);
       }
       const code = Buffer.from(source.code, 'utf8').toString('base64');
       const maxResponse = Math.min(limits.maxResponseBytes, 0x7fffffff);

@@ -2,7 +2,8 @@
  * The host half of the wire format (the Java half, with the layout, is in host/anomaly/host/Frames.java).
  *
  * Chosen by measurement (issue 6, bench/micro/java-call.mjs): one base64 string per request is the
- * fastest way in: java-bridge converts a JS string to a Java String through modified UTF-8 (it
+ * fastest way in through java-bridge (native/jni, when built, writes the same frame into a direct
+ * ByteBuffer instead, see jni.ts): java-bridge converts a JS string to a Java String through modified UTF-8 (it
  * corrupts characters outside the BMP and rejects NUL, so user text never travels as a String),
  * Buffer -> byte[] costs ~20 ns/byte, Java Maps/objects 110 µs-1 ms; a base64 string of a
  * length-prefixed frame costs ~3 µs to build here for a realistic request (12 headers, 1 KiB body)
@@ -54,21 +55,42 @@ function rawPairs(raw: readonly string[]): string {
 
 const NO_PAIRS = '0:';
 
-/** The request as one base64 string (see Frames.java). */
-export function encodeRequest(req: GuestRequest): string {
-  const text =
+/** The frame's text part: the request's fields and maps (see Frames.java). */
+function frameText(req: GuestRequest): string {
+  return (
     field(req.method) + field(req.path) + field(req.rawQuery) + field(req.protocol) + field(req.scheme) + field(req.host) +
     field(req.remoteAddress) + (req.query.size === 0 ? NO_PAIRS : multi(req.query)) +
     (req.rawHeaders !== undefined ? rawPairs(req.rawHeaders) : multi(req.headers)) +
-    (req.cookies.size === 0 ? NO_PAIRS : single(req.cookies)) + (hasKeys(req.params) ? single(Object.entries(req.params)) : NO_PAIRS);
-  const body = req.body;
+    (req.cookies.size === 0 ? NO_PAIRS : single(req.cookies)) + (hasKeys(req.params) ? single(Object.entries(req.params)) : NO_PAIRS)
+  );
+}
+
+/** A frame of the request: its text (to write) and the most bytes it can take. */
+export interface PendingFrame {
+  readonly text: string;
+  readonly body: Uint8Array;
+  readonly maxBytes: number;
+}
+
+export function prepareFrame(req: GuestRequest): PendingFrame {
+  const text = frameText(req);
   // Lone surrogates become U+FFFD (one unit for one unit), so the UTF-16 counts stay valid in Java.
-  const need = 4 + text.length * 3 + body.byteLength;
-  if (scratch.length < need) scratch = Buffer.allocUnsafe(Math.max(need, scratch.length * 2));
-  const textBytes = scratch.write(text, 4, 'utf8');
-  scratch.writeUInt32BE(textBytes, 0);
-  if (body.byteLength > 0) scratch.set(body, 4 + textBytes);
-  const b64 = scratch.toString('base64', 0, 4 + textBytes + body.byteLength);
+  return { text, body: req.body, maxBytes: 4 + text.length * 3 + req.body.byteLength };
+}
+
+/** Writes the frame at the start of buf (at least maxBytes long); returns its length. */
+export function writeFrame(frame: PendingFrame, buf: Buffer): number {
+  const textBytes = buf.write(frame.text, 4, 'utf8');
+  buf.writeUInt32BE(textBytes, 0);
+  if (frame.body.byteLength > 0) buf.set(frame.body, 4 + textBytes);
+  return 4 + textBytes + frame.body.byteLength;
+}
+
+/** The request as one base64 string (the java-bridge path). */
+export function encodeRequest(req: GuestRequest): string {
+  const frame = prepareFrame(req);
+  if (scratch.length < frame.maxBytes) scratch = Buffer.allocUnsafe(Math.max(frame.maxBytes, scratch.length * 2));
+  const b64 = scratch.toString('base64', 0, writeFrame(frame, scratch));
   // A large request's scratch is not kept (a 64 MiB upload would pin 64 MiB).
   if (scratch.length > 1024 * 1024) scratch = Buffer.allocUnsafe(64 * 1024);
   return b64;
@@ -78,10 +100,13 @@ const KINDS: readonly GuestErrorKind[] = ['load', 'exception', 'deadline', 'memo
 
 export type Answer = { kind: 'response'; response: GuestResponse } | { kind: 'pending'; ticket: number } | { kind: 'loaded'; id: number };
 
-/** Reads an answer from Java; an 'E' answer is thrown as GuestError (file is the app's). */
-export function decodeAnswer(buf: Buffer, file: string): Answer {
+/**
+ * Reads an answer from Java; an 'E' answer is thrown as GuestError (file is the app's). With
+ * copyBody the body is copied out (buf is reused for the next call), else it is a view of buf.
+ */
+export function decodeAnswer(buf: Buffer, file: string, copyBody = false): Answer {
   const tag = buf[0];
-  if (tag === 0x52 /* R */) return { kind: 'response', response: readResponse(buf) };
+  if (tag === 0x52 /* R */) return { kind: 'response', response: readResponse(buf, copyBody) };
   if (tag === 0x50 /* P */) return { kind: 'pending', ticket: buf.readUInt32BE(1) };
   if (tag === 0x4c /* L */) return { kind: 'loaded', id: buf.readUInt32BE(1) };
   if (tag === 0x45 /* E */) {
@@ -92,7 +117,7 @@ export function decodeAnswer(buf: Buffer, file: string): Answer {
   throw new GuestError('exception', `malformed answer from the Java host (tag ${tag})`, { file });
 }
 
-function readResponse(buf: Buffer): GuestResponse {
+function readResponse(buf: Buffer, copyBody: boolean): GuestResponse {
   const status = buf.readUInt16BE(1);
   const n = buf.readUInt16BE(3);
   let o = 5;
@@ -107,7 +132,7 @@ function readResponse(buf: Buffer): GuestResponse {
     headers.push([name, value]);
   }
   const len = buf.readInt32BE(o);
-  // The Buffer is ours (java-bridge copied the byte[]): the body is a view, not another copy.
-  const body = len < 0 ? null : buf.subarray(o + 4, o + 4 + len);
+  // A Buffer of its own (java-bridge copied the byte[]) lends the body a view, not another copy.
+  const body = len < 0 ? null : copyBody ? Buffer.from(buf.subarray(o + 4, o + 4 + len)) : buf.subarray(o + 4, o + 4 + len);
   return { status, headers, body };
 }

@@ -92,6 +92,54 @@ if (jdk !== null) {
       assert.ok(ticks >= 10, `the event loop ran ${ticks} 10 ms timers during a 300 ms call`);
     });
 
+    describe('inline calls (an app whose calls are all quick runs them on the Node thread)', () => {
+      const code =
+        'import anomaly.*;\npublic class App implements Handler {\n  static volatile long n;\n  public Response handle(Request req) throws Exception {\n' +
+        '    if (req.path().equals("/spin")) { while (true) n++; }\n    if (req.path().equals("/sleep")) Thread.sleep(60_000);\n' +
+        '    if (req.path().equals("/slow")) Thread.sleep(300);\n    return Response.text("quick");\n  }\n}\n';
+      const warm = async (app: AppInstance): Promise<void> => {
+        for (let i = 0; i < 100; i++) assert.equal(bodyText(await app.handle(guestRequest())), 'quick');
+      };
+      const inlineCalls = async (): Promise<number> => javaHostStats((await startBridge(findJdk())).host).inline;
+      const canStop = async (): Promise<boolean> => javaHostStats((await startBridge(findJdk())).host).stopSupported;
+
+      for (const [path, what] of [['/spin', 'a busy loop (Thread.stop)'], ['/sleep', 'Thread.sleep (interrupt)']] as const) {
+        it(`${what} past the deadline is answered 504 and the event loop runs again`, async (t) => {
+          const app = await load(code, { ...SUITE_LIMITS, deadlineMs: 300 });
+          const before = await inlineCalls();
+          await warm(app);
+          if (!(await canStop())) {
+            assert.equal(await inlineCalls(), before, 'no inline calls where Thread.stop is gone');
+            t.skip('this JVM has no Thread.stop (Java 20+): calls stay on the worker');
+            return;
+          }
+          assert.ok((await inlineCalls()) > before, 'the quick calls ran inline');
+          let fired = false;
+          setTimeout(() => (fired = true), 1);
+          const started = Date.now();
+          await assert.rejects(app.handle(guestRequest({ path })), (e: unknown) => e instanceof GuestError && e.kind === 'deadline');
+          assert.ok(Date.now() - started < 2000, `answered after ${Date.now() - started} ms`);
+          assert.equal(app.broken, true);
+          await new Promise((r) => setTimeout(r, 20));
+          assert.equal(fired, true);
+          const next = await load(code);
+          assert.equal(bodyText(await next.handle(guestRequest())), 'quick', 'the JVM serves a fresh instance');
+        });
+      }
+
+      it('a slow call sends the app back to its worker: the next slow call does not hold the event loop', async () => {
+        const app = await load(code);
+        await warm(app);
+        assert.equal(bodyText(await app.handle(guestRequest({ path: '/slow' }))), 'quick');
+        let ticks = 0;
+        const timer = setInterval(() => ticks++, 10);
+        const res = await app.handle(guestRequest({ path: '/slow' }));
+        clearInterval(timer);
+        assert.equal(bodyText(res), 'quick');
+        assert.ok(ticks >= 10, `the event loop ran ${ticks} 10 ms timers during a 300 ms call`);
+      });
+    });
+
     it('router: 405 with allow, *rest, percent-decoded params, HEAD as GET, form bodies', async () => {
       const app = await load(`import anomaly.*;
 public class App extends Router {

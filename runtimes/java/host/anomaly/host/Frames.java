@@ -5,7 +5,6 @@ import anomaly.Response;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Base64;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -13,15 +12,18 @@ import java.util.Map;
 /**
  * The wire format between the host (runtimes/java/marshal.ts) and Java. User text never crosses
  * the bridge as a Java String (the bridge's string conversion corrupts characters outside the BMP
- * and rejects NUL): a request is one base64 string of
+ * and rejects NUL): a request is one frame
  *
  *   u32 textBytes | text (UTF-8) | body bytes
+ *
+ * written by the host into a direct ByteBuffer (native/jni, Host.callDirect) or, without that
+ * addon, passed as one base64 string through java-bridge (Host.call)
  *
  * where text is a run of fields, each "len:" + len UTF-16 units (the same count in JS and Java);
  * counts are "n:". Order: method path rawQuery protocol scheme host remote, then query, headers,
  * cookies, params as count + name/value pairs (a multi-valued name repeats).
  *
- * Answers are byte[] (a Buffer in JS): 'R' u16 status u16 nHeaders (u16 len name, u32 len value)*
+ * Answers are bytes (copied into the out ByteBuffer, or a byte[] through java-bridge): 'R' u16 status u16 nHeaders (u16 len name, u32 len value)*
  * i32 bodyLen (-1: none) body | 'P' u32 ticket (still running) | 'L' u32 instance id |
  * 'E' u8 kind i32 line message (UTF-8).
  */
@@ -79,8 +81,7 @@ final class Frames {
         }
     }
 
-    static Request decodeRequest(String base64) {
-        byte[] frame = Base64.getDecoder().decode(base64);
+    static Request decodeRequest(byte[] frame) {
         int textBytes = ((frame[0] & 0xff) << 24) | ((frame[1] & 0xff) << 16) | ((frame[2] & 0xff) << 8) | (frame[3] & 0xff);
         Reader r = new Reader(new String(frame, 4, textBytes, StandardCharsets.UTF_8));
         String method = r.str(), path = r.str(), rawQuery = r.str(), protocol = r.str(), scheme = r.str(), host = r.str(),

@@ -2,6 +2,8 @@ package anomaly.host;
 
 import java.io.File;
 import java.lang.reflect.Method;
+import java.nio.ByteBuffer;
+import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Base64;
@@ -31,10 +33,31 @@ public final class Host {
     private static volatile int stoppedThreads, abandonedThreads, runningStuck;
     private static volatile boolean stopSupported = true;
     private static final Thread watchdog = new Thread(Host::watch, "anomaly-watchdog");
+    private static final Method STOP = stopMethod();
+    /** Whether this process is a worker under anomaly's supervisor (src/server/workers), which restarts it when it exits. */
+    private static final boolean SUPERVISED = System.getenv("ANOMALY_WORKER") != null;
+    static volatile long inlineCalls;
+
+    /** Thread.stop, when this JVM still has one that works (it throws from Java 20 on). */
+    private static Method stopMethod() {
+        try {
+            Method m = Thread.class.getMethod("stop");
+            if (Runtime.version().feature() >= 20) {
+                stopSupported = false;
+                return null;
+            }
+            return m;
+        } catch (Throwable t) {
+            stopSupported = false;
+            return null;
+        }
+    }
 
     static {
         // anomaly's log lines are on stdout (JSON): an app's System.out.println must not land between them.
         System.setOut(System.err);
+        // How native/jni finds this class: java-bridge's class loader is invisible to JNI's FindClass.
+        System.getProperties().put("anomaly.host.Host", Host.class);
         watchdog.setDaemon(true);
         watchdog.start();
     }
@@ -77,11 +100,39 @@ public final class Host {
         return r;
     }
 
-    /** One request: 'R' answer, 'E' error, or 'P' ticket for waitFor. */
+    /** One request through java-bridge (base64 frame): 'R' answer, 'E' error, or 'P' ticket for waitFor. */
     public static byte[] call(int id, String frameBase64, int spinMicros, int waitMicros) {
         Instance inst = instances.get(id);
         if (inst == null) return Frames.error(Frames.KIND_EXCEPTION, 0, "no such app instance " + id);
-        return inst.call(frameBase64, spinMicros * 1000L, waitMicros * 1000L);
+        return inst.call(Base64.getDecoder().decode(frameBase64), spinMicros * 1000L, waitMicros * 1000L);
+    }
+
+    /** The last answer callDirect could not fit into its out buffer (only the Node thread calls these). */
+    private static byte[] oversize;
+
+    /**
+     * One request through native/jni: the frame is in[0, length), the answer ('R', 'E' or 'P', as
+     * call's) is written to out[0, n) and n returned, or -1 when it does not fit (takeOversize has it).
+     */
+    public static int callDirect(int id, ByteBuffer in, int length, ByteBuffer out, int spinMicros, int waitMicros) {
+        byte[] frame = new byte[length];
+        in.position(0);
+        in.get(frame, 0, length); // copied: the Node thread reuses the buffer while a slow call runs on
+        Instance inst = instances.get(id);
+        byte[] answer = inst == null ? Frames.error(Frames.KIND_EXCEPTION, 0, "no such app instance " + id) : inst.call(frame, spinMicros * 1000L, waitMicros * 1000L);
+        if (answer.length > out.capacity()) {
+            oversize = answer;
+            return -1;
+        }
+        out.position(0);
+        out.put(answer);
+        return answer.length;
+    }
+
+    public static byte[] takeOversize() {
+        byte[] r = oversize;
+        oversize = null;
+        return r;
     }
 
     /**
@@ -92,7 +143,7 @@ public final class Host {
     public static byte[] callInline(int id, String frameBase64) {
         Instance inst = instances.get(id);
         if (inst == null) return Frames.error(Frames.KIND_EXCEPTION, 0, "no such app instance " + id);
-        return inst.runInline(frameBase64);
+        return inst.runInline(Base64.getDecoder().decode(frameBase64));
     }
 
     /** The answer of a call that returned a ticket (blocks the calling pool thread until then). */
@@ -119,11 +170,12 @@ public final class Host {
     }
 
     /**
-     * "stopped abandoned running stopSupported compiles": worker threads stopped with Thread.stop,
-     * abandoned, abandoned ones still running; whether this JVM has Thread.stop; sources compiled.
+     * "stopped abandoned running stopSupported compiles inline": threads stopped with Thread.stop,
+     * worker threads abandoned, abandoned ones still running; whether this JVM has Thread.stop;
+     * sources compiled; calls run inline on the Node thread.
      */
     public static String stats() {
-        return stoppedThreads + " " + abandonedThreads + " " + runningStuck + " " + (stopSupported ? 1 : 0) + " " + GuestCompiler.compiles();
+        return stoppedThreads + " " + abandonedThreads + " " + runningStuck + " " + (stopSupported ? 1 : 0) + " " + GuestCompiler.compiles() + " " + inlineCalls;
     }
 
     // ---- the watchdog -----------------------------------------------------------------------------
@@ -161,12 +213,13 @@ public final class Host {
         int running = 0;
         for (int k = stuck.size() - 1; k >= 0; k--) {
             Stuck s = stuck.get(k);
-            if (s.inst.current != s.job || !s.inst.worker.isAlive()) {
-                stuck.remove(k); // the worker left the call: interrupt (or stop) worked
+            if (s.inst.current != s.job || !s.job.runner.isAlive()) {
+                stuck.remove(k); // the thread left the call: interrupt (or stop) worked
                 continue;
             }
             long ms = (now - s.since) / 1_000_000;
-            if (ms >= ABANDON_AFTER_MS) {
+            boolean nodeThread = s.job.runner != s.inst.worker; // an inline call: never abandoned, see below
+            if (ms >= ABANDON_AFTER_MS && !nodeThread) {
                 if (!s.abandoned) {
                     s.abandoned = true;
                     abandonedThreads++;
@@ -175,19 +228,45 @@ public final class Host {
                 running++;
             } else if (ms >= STOP_AFTER_MS && stopSupported) {
                 // Repeated every tick: a guest that catches ThreadDeath gets it again.
-                if (stop(s.inst.worker) && !s.stopped) {
+                if (stopIfStill(s) && !s.stopped) {
                     s.stopped = true;
                     stoppedThreads++;
                 }
+            }
+            if (nodeThread && ms >= ABANDON_AFTER_MS && !s.abandoned) {
+                // The event loop is held by a handler that survives Thread.stop. Under the supervisor
+                // (workers > 1) the worker process ends and a fresh one takes its place; alone, the
+                // process can only keep stopping it.
+                s.abandoned = true;
+                System.err.println("anomaly: a Java handler running inline on the Node thread ignores Thread.stop; the event loop is blocked"
+                        + (SUPERVISED ? ": this worker process exits (70) and the supervisor starts another" : ""));
+                if (SUPERVISED) Runtime.getRuntime().halt(70);
             }
         }
         runningStuck = running;
     }
 
+    /**
+     * Stops the thread running a timed-out call if it is still in that call. An inline call
+     * (Instance.callInline) leaves under the same lock, so the Node thread is not stopped after it
+     * has left (a stop that lands anyway is caught by callDirect as an error answer).
+     */
+    private static boolean stopIfStill(Stuck s) {
+        synchronized (s.job) {
+            return s.inst.current == s.job && stop(s.job.runner);
+        }
+    }
+
+    /** Whether Thread.stop works here (inline calls need it: see Instance.callInline). */
+    static boolean canStop() {
+        return stopSupported;
+    }
+
     /** Thread.stop: deprecated and removed in Java 20 (throws there), still the only way to end a loop that ignores interrupts. */
     private static boolean stop(Thread t) {
         try {
-            Method m = Thread.class.getMethod("stop");
+            Method m = STOP;
+            if (m == null) throw new UnsupportedOperationException();
             m.invoke(t);
             return true;
         } catch (Throwable e) {

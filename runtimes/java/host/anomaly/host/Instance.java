@@ -23,7 +23,8 @@ import java.util.concurrent.locks.LockSupport;
  * request costs one synchronous bridge call; a slower one returns a ticket and the host waits for
  * it with an asynchronous bridge call (Host.waitFor, on the bridge's thread pool), so a slow
  * handler never holds the event loop for more than the budget. Apps whose recent calls were slow
- * skip the budget altogether.
+ * skip the budget altogether; apps whose calls have all been quick run them inline instead (see
+ * callInline), and leave that mode at their first slow call.
  */
 final class Instance {
     final int id;
@@ -40,6 +41,18 @@ final class Instance {
     private static final byte[] OUT_OF_MEMORY = Frames.error(Frames.KIND_MEMORY, 0, "out of memory");
     /** Recent call duration (ns), exponentially averaged: decides whether the caller waits at all. */
     private volatile long typicalNs;
+    /**
+     * Inline calls: an app whose last streakNeeded calls each took under FAST_NS runs its calls on
+     * the calling (Node) thread, saving the hand-off to the worker (two context switches, ≈20 µs on
+     * a loaded CPU). The first slow call sends it back to the worker and, once the instance is warm
+     * (the JIT's first compiles make early calls slow), doubles the streak it must show again, so an
+     * app that is sometimes slow ends up on the worker for good. Only where the
+     * watchdog can stop a runaway call (Thread.stop, up to Java 19); ANOMALY_JAVA_INLINE=0 turns it off.
+     */
+    private static final boolean INLINE = !"0".equals(System.getenv("ANOMALY_JAVA_INLINE"));
+    private static final long FAST_NS = 1_000_000; // wall time: a busy CPU can preempt a quick call for a few hundred µs
+    private static final int FIRST_STREAK = 64, MAX_STREAK = 1 << 16, WARM_CALLS = 5000;
+    private volatile int fastStreak, streakNeeded = FIRST_STREAK, learned;
 
     Instance(int id, Map<String, byte[]> classes, long deadlineMs, long maxResponse, long stackBytes) {
         this.id = id;
@@ -102,9 +115,11 @@ final class Instance {
 
     // ---- calls ----------------------------------------------------------------------------------
 
-    byte[] call(String frame, long spinNs, long waitNs) {
+    byte[] call(byte[] frame, long spinNs, long waitNs) {
         if (disposed) return Frames.error(Frames.KIND_EXCEPTION, 0, "the app instance was disposed");
         if (broken) return Frames.error(Frames.KIND_EXCEPTION, 0, "the app instance is broken (an earlier call ran out of time or memory)");
+        // Inline only when the worker is idle: an instance runs one call at a time.
+        if (INLINE && fastStreak >= streakNeeded && current == null && queue.isEmpty() && Host.canStop()) return callInline(frame);
         Job job = new Job(frame, null);
         submit(job);
         byte[] r = null;
@@ -133,7 +148,49 @@ final class Instance {
         return Frames.tagged('P', ticket);
     }
 
-    byte[] runInline(String frame) {
+    /** A call on the calling thread, watched like the worker's (see Host's watchdog and stopIfStill). */
+    private byte[] callInline(byte[] frame) {
+        Host.inlineCalls++; // only the Node thread writes it
+        Job job = new Job(frame, null);
+        Thread self = Thread.currentThread();
+        ClassLoader before = self.getContextClassLoader();
+        self.setContextClassLoader(loader);
+        job.runner = self;
+        job.startedNs = System.nanoTime();
+        current = job;
+        byte[] answer;
+        try {
+            answer = run(frame);
+        } catch (Throwable t) {
+            try {
+                answer = classify(t);
+            } catch (Throwable again) {
+                broken = true;
+                answer = OUT_OF_MEMORY;
+            }
+        } finally {
+            synchronized (job) {
+                current = null;
+            }
+            Thread.interrupted(); // the watchdog's interrupt must not reach later work on the Node thread
+            self.setContextClassLoader(before);
+        }
+        learn(System.nanoTime() - job.startedNs, true);
+        return job.complete(answer) ? answer : job.result(); // else the watchdog answered first (deadline)
+    }
+
+    private void learn(long tookNs, boolean inline) {
+        typicalNs = (typicalNs * 7 + tookNs) / 8;
+        if (learned < WARM_CALLS) learned++;
+        if (tookNs < FAST_NS) {
+            if (fastStreak < streakNeeded) fastStreak++;
+        } else {
+            if (inline && learned >= WARM_CALLS) streakNeeded = Math.min(streakNeeded * 2, MAX_STREAK);
+            fastStreak = 0;
+        }
+    }
+
+    byte[] runInline(byte[] frame) {
         try {
             return run(frame);
         } catch (Throwable t) {
@@ -158,6 +215,7 @@ final class Instance {
                 continue;
             }
             Thread.interrupted(); // an interrupt aimed at an earlier call must not hit this one
+            job.runner = Thread.currentThread();
             job.startedNs = System.nanoTime();
             current = job;
             byte[] answer;
@@ -171,15 +229,16 @@ final class Instance {
                     answer = OUT_OF_MEMORY;
                 }
             }
-            current = null;
-            long took = System.nanoTime() - job.startedNs;
-            typicalNs = (typicalNs * 7 + took) / 8;
+            synchronized (job) {
+                current = null;
+            }
+            if (job.task == null) learn(System.nanoTime() - job.startedNs, false);
             job.complete(answer);
         }
         failQueued("the app instance was disposed");
     }
 
-    private byte[] run(String frame) throws Exception {
+    private byte[] run(byte[] frame) throws Exception {
         Object res;
         if (app instanceof Handler) {
             res = ((Handler) app).handle(Frames.decodeRequest(frame));
@@ -220,7 +279,7 @@ final class Instance {
     boolean timeout(Job job) {
         if (!job.complete(Frames.error(Frames.KIND_DEADLINE, 0, "the handler ran past its deadline (" + deadlineNs / 1_000_000 + " ms)"))) return false;
         broken = true;
-        worker.interrupt();
+        job.runner.interrupt();
         failQueued("an earlier call on this instance ran past its deadline");
         return true;
     }

@@ -6,13 +6,15 @@ import java.util.concurrent.locks.LockSupport;
 
 /** One call on an instance's worker: completed exactly once (by the worker, or by the watchdog at the deadline). */
 final class Job {
-    final String frame;
+    final byte[] frame;
     final Callable<byte[]> task;
     private final AtomicReference<byte[]> result = new AtomicReference<>();
     volatile Thread waiter;
     volatile long startedNs;
+    /** The thread running the call: the instance's worker, or the Node thread for an inline call. */
+    volatile Thread runner;
 
-    Job(String frame, Callable<byte[]> task) {
+    Job(byte[] frame, Callable<byte[]> task) {
         this.frame = frame;
         this.task = task;
     }
