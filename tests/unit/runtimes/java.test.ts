@@ -73,6 +73,15 @@ if (jdk !== null) {
       );
     });
 
+    it('calls go through native/jni (built here with the C compiler); without it, through java-bridge', async (t) => {
+      const jni = (await startBridge(findJdk())).jni;
+      if (typeof jni === 'string') {
+        if (process.env.CI === 'true') assert.fail(`native/jni is not available in CI: ${jni}`);
+        process.stderr.write(`*** native/jni not available (${jni}): Java calls take the slower java-bridge path ***\n`);
+        t.skip(jni);
+      }
+    });
+
     it('Thread.sleep past the deadline: 504 near the deadline, the worker interrupted, the instance replaced', async () => {
       const app = await load(handlerApp('Thread.sleep(60_000);\n    return Response.text("late");'), { ...SUITE_LIMITS, deadlineMs: 300 });
       const started = Date.now();
