@@ -109,12 +109,14 @@ export interface RuntimeStats {
 export interface AppInstance {
   handle(req: GuestRequest): Promise<GuestResponse>;
   /**
-   * The same call, answered before it returns: offered by engines that run a call to completion on
-   * the calling thread, their own deadline interrupting it (QuickJS, wasmoon, fengari). The host
-   * then skips the promises and the watchdog of handle() (a host timer could not fire during a
-   * synchronous call anyway): ≈2-3 µs of a small request's CPU.
+   * The same call, answered before it returns when the engine has the answer by then: always for
+   * engines that run a call to completion on the calling thread, their own deadline interrupting it
+   * (QuickJS, wasmoon, fengari); for Java when the call finished within its short wait, else a
+   * promise. Errors are thrown (or, for a promise, rejected) as handle() would reject. The host then
+   * skips handle()'s promises and its watchdog for the synchronous answers (a host timer could not
+   * fire during a synchronous call anyway): ≈2-3 µs of a small request's CPU.
    */
-  handleSync?(req: GuestRequest): GuestResponse;
+  handleNow?(req: GuestRequest): GuestResponse | Promise<GuestResponse>;
   readonly broken: boolean;
   readonly stats: Readonly<RuntimeStats>;
   dispose(): void;

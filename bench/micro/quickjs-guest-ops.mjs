@@ -1,5 +1,5 @@
 // µs of CPU per call for small QuickJS handlers that each touch one part of the request (through
-// handleSync, in process): what each guest-side operation costs, e.g. why echo is slow (query.toJSON
+// handleNow, in process): what each guest-side operation costs, e.g. why echo is slow (query.toJSON
 // for three pairs ≈20 µs of interpreter work on 2026-11-26, against ≈9 µs for text('x')).
 // Run: npx tsc -p . && node bench/micro/quickjs-guest-ops.mjs
 import { DEFAULT_LIMITS } from '../../dist/runtimes/contract.js';
@@ -24,9 +24,9 @@ const variants = {
 const rt = quickjsRuntime();
 for (const [name, code] of Object.entries(variants)) {
   const app = await rt.load({ file: '/v/app.js', code }, DEFAULT_LIMITS);
-  for (let i = 0; i < 5000; i++) app.handleSync(req);
+  for (let i = 0; i < 5000; i++) app.handleNow(req);
   const t0 = process.cpuUsage();
-  for (let i = 0; i < 20000; i++) app.handleSync(req);
+  for (let i = 0; i < 20000; i++) app.handleNow(req);
   const c = process.cpuUsage(t0);
   console.log(name.padEnd(16), ((c.user + c.system) / 20000).toFixed(1), 'µs');
   app.dispose();

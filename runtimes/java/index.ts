@@ -19,7 +19,7 @@ import type { Logger } from '../../src/core/logger.js';
 import { GuestError, type AppInstance, type AppSource, type GuestRequest, type GuestResponse, type Runtime, type RuntimeLimits, type RuntimeStats } from '../contract.js';
 import { startBridge, type Bridge, type HostClass } from './bridge.js';
 import { findJdk } from './jdk.js';
-import { decodeAnswer, encodeRequest } from './marshal.js';
+import { decodeAnswer, encodeRequest, type Answer } from './marshal.js';
 
 export interface JavaRuntimeOptions {
   readonly logger?: Logger;
@@ -76,37 +76,64 @@ class JavaInstance implements AppInstance {
     return this.isBroken;
   }
 
-  async handle(req: GuestRequest): Promise<GuestResponse> {
+  handle(req: GuestRequest): Promise<GuestResponse> {
+    try {
+      return Promise.resolve(this.handleNow(req));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** The answer now when the call finished within its short wait (most calls), else a promise of it. */
+  handleNow(req: GuestRequest): GuestResponse | Promise<GuestResponse> {
     if (this.disposed) throw new GuestError('exception', 'the app instance was disposed', { file: this.file });
     const started = performance.now();
     this.stats.calls++;
-    const host = this.bridge.host;
+    let answer: Answer;
     try {
       const jni = this.bridge.jni;
-      let answer =
+      answer =
         typeof jni !== 'string'
           ? this.bridged(() => jni.call(this.id, req, SPIN_MICROS, WAIT_MICROS, this.file))
-          : decodeAnswer(this.bridged(() => host.callSync(this.id, encodeRequest(req), SPIN_MICROS, WAIT_MICROS)), this.file);
-      if (answer.kind === 'pending') answer = decodeAnswer(await this.bridgedAsync(host.waitFor(answer.ticket)), this.file);
+          : decodeAnswer(this.bridged(() => this.bridge.host.callSync(this.id, encodeRequest(req), SPIN_MICROS, WAIT_MICROS)), this.file);
+    } catch (err) {
+      this.stats.totalMs += performance.now() - started;
+      throw this.failed(err);
+    }
+    if (answer.kind === 'pending') return this.later(answer.ticket, started);
+    this.stats.totalMs += performance.now() - started;
+    if (answer.kind !== 'response') throw this.failed(new GuestError('exception', 'unexpected answer from the Java host', { file: this.file }));
+    return answer.response;
+  }
+
+  /** A call still running after the wait: its answer through an asynchronous bridge call (off the event loop). */
+  private async later(ticket: number, started: number): Promise<GuestResponse> {
+    try {
+      const answer = decodeAnswer(await this.bridgedAsync(this.bridge.host.waitFor(ticket)), this.file);
       if (answer.kind !== 'response') throw new GuestError('exception', 'unexpected answer from the Java host', { file: this.file });
       return answer.response;
     } catch (err) {
-      this.stats.errors++;
-      let e = err instanceof GuestError ? err : new GuestError('exception', String(err), { file: this.file });
-      if (e.kind === 'deadline') {
-        // The stuck-thread count rides on the logged 504 line (the engine has no logger of its own in the standard wiring).
-        const t = javaHostStats(host);
-        if (t.running > 0) e = new GuestError('deadline', `${e.message}; ${t.running} earlier worker thread(s) ignored interrupt${t.stopSupported ? ' and stop' : ''} and still run`, { file: e.file, line: e.line });
-        this.stats.deadlines++;
-        this.isBroken = true;
-        this.watchStuck();
-      } else if (e.kind === 'memory') {
-        this.isBroken = true;
-      }
-      throw e;
+      throw this.failed(err);
     } finally {
       this.stats.totalMs += performance.now() - started;
     }
+  }
+
+  /** Counts a failed call; a deadline or memory error breaks the instance (the pool replaces it). */
+  private failed(err: unknown): GuestError {
+    this.stats.errors++;
+    let e = err instanceof GuestError ? err : new GuestError('exception', String(err), { file: this.file });
+    if (e.kind === 'deadline') {
+      // The stuck-thread count rides on the logged 504 line (the engine has no logger of its own in the standard wiring).
+      const t = javaHostStats(this.bridge.host);
+      if (t.running > 0) e = new GuestError('deadline', `${e.message}; ${t.running} earlier worker thread(s) ignored interrupt${t.stopSupported ? ' and stop' : ''} and still run`, { file: e.file, line: e.line });
+      this.stats.deadlines++;
+      this.isBroken = true;
+      this.watchStuck();
+    } else if (e.kind === 'memory') {
+      this.isBroken = true;
+    }
+    return e;
   }
 
   /** A bridge failure (a Java exception that escaped: e.g. OutOfMemoryError while copying a frame) as a GuestError. */

@@ -274,10 +274,10 @@ class WasmoonInstance implements AppInstance {
   // ---- the call --------------------------------------------------------------------------------
 
   async handle(req: GuestRequest): Promise<GuestResponse> {
-    return this.handleSync(req);
+    return this.handleNow(req);
   }
 
-  handleSync(req: GuestRequest): GuestResponse {
+  handleNow(req: GuestRequest): GuestResponse {
     if (this.disposed) throw new GuestError('exception', 'instance disposed', { file: this.file });
     const started = performance.now();
     const { m, L, s } = this;

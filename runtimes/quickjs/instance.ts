@@ -85,7 +85,7 @@ export class QuickJSInstance implements AppInstance {
     }
   }
 
-  handleSync(req: GuestRequest): GuestResponse {
+  handleNow(req: GuestRequest): GuestResponse {
     return this.call(req);
   }
 

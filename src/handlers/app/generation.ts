@@ -114,15 +114,21 @@ export class Generation {
   }
 
   /**
-   * call() for an instance with handleSync: the answer (or the guest's error) before it returns,
-   * and the instance given back. No watchdog: the engine's own deadline stops a runaway call.
+   * call() for an instance with handleNow: the answer (or the guest's error) before it returns, and
+   * the instance given back; no watchdog, the engine's own deadline stops a runaway call. When the
+   * engine continues asynchronously, its promise is watched and settled as call()'s.
    */
-  callSync(inst: AppInstance & { handleSync(req: GuestRequest): GuestResponse }, req: GuestRequest): GuestResponse {
+  callNow(inst: AppInstance & { handleNow(req: GuestRequest): GuestResponse | Promise<GuestResponse> }, req: GuestRequest): GuestResponse | Promise<GuestResponse> {
+    let answer: GuestResponse | Promise<GuestResponse>;
     try {
-      return inst.handleSync(req);
-    } finally {
+      answer = inst.handleNow(req);
+    } catch (err) {
       this.#giveBack(inst);
+      throw err;
     }
+    if (answer instanceof Promise) return this.#watch(inst, answer);
+    this.#giveBack(inst);
+    return answer;
   }
 
   /** Runs one request on an instance from take() (or handed over), and gives the instance back. */
@@ -133,6 +139,11 @@ export class Generation {
     } catch (err) {
       pending = Promise.reject(err);
     }
+    return this.#watch(inst, pending);
+  }
+
+  /** Settles with the engine's promise, or rejects 504 when it misses the deadline; gives the instance back. */
+  #watch(inst: AppInstance, pending: Promise<GuestResponse>): Promise<GuestResponse> {
     return new Promise<GuestResponse>((resolve, reject) => {
       const call: InFlight = {
         deadline: performance.now() + this.#deps.limits.deadlineMs + WATCHDOG_GRACE_MS,

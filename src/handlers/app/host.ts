@@ -44,7 +44,7 @@ export interface AppStatus {
   };
 }
 
-type SyncInstance = AppInstance & { handleSync(req: GuestRequest): GuestResponse };
+type NowInstance = AppInstance & { handleNow(req: GuestRequest): GuestResponse | Promise<GuestResponse> };
 
 interface Lease {
   gen: Generation;
@@ -162,8 +162,8 @@ export class AppHost {
     if (gen === null) return this.#unavailable(req);
     const inst = gen.take();
     if (inst === undefined) return this.#waitAndRun(greq, req);
-    // A synchronous engine with a free instance: answered in this turn, no promise in between.
-    if (inst.handleSync !== undefined) return this.#runSync(gen, inst as SyncInstance, greq, req);
+    // An engine that can answer in this turn, with a free instance: no promise in between.
+    if (inst.handleNow !== undefined) return this.#runNow(gen, inst as NowInstance, greq, req);
     return this.#run({ gen, inst }, greq, req);
   }
 
@@ -173,21 +173,31 @@ export class AppHost {
     return this.#run(lease, greq, req);
   }
 
-  #runSync(gen: Generation, inst: SyncInstance, greq: GuestRequest, req: Request): Response {
+  #runNow(gen: Generation, inst: NowInstance, greq: GuestRequest, req: Request): Response | Promise<Response> {
+    let answer: GuestResponse | Promise<GuestResponse>;
     try {
-      return toResponse(gen.callSync(inst, greq), this.#opts.limits.maxResponseBytes);
+      answer = gen.callNow(inst, greq);
+    } catch (err) {
+      return this.#fail(err, req, gen.version);
+    }
+    if (answer instanceof Promise) return this.#settle(answer, req, gen.version);
+    try {
+      return toResponse(answer, this.#opts.limits.maxResponseBytes);
     } catch (err) {
       return this.#fail(err, req, gen.version);
     }
   }
 
-  async #run(lease: Lease, greq: GuestRequest, req: Request): Promise<Response> {
+  async #settle(answer: Promise<GuestResponse>, req: Request, version: number): Promise<Response> {
     try {
-      const answer = await lease.gen.call(lease.inst, greq);
-      return toResponse(answer, this.#opts.limits.maxResponseBytes);
+      return toResponse(await answer, this.#opts.limits.maxResponseBytes);
     } catch (err) {
-      return this.#fail(err, req, lease.gen.version);
+      return this.#fail(err, req, version);
     }
+  }
+
+  #run(lease: Lease, greq: GuestRequest, req: Request): Promise<Response> {
+    return this.#settle(lease.gen.call(lease.inst, greq), req, lease.gen.version);
   }
 
   #fail(err: unknown, req: Request, version: number): Response {

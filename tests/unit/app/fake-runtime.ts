@@ -37,7 +37,8 @@ export class FakeRuntime implements Runtime {
   /** When set, load() fails with this error (to test replacement retries). */
   failLoads: Error | null = null;
 
-  constructor(id = 'fake', extensions: readonly string[] = ['.fake']) {
+  /** now: instances offer handleNow (answers now for text and throw, a promise for the rest). */
+  constructor(id = 'fake', extensions: readonly string[] = ['.fake'], private readonly now = false) {
     this.id = id;
     this.extensions = extensions;
   }
@@ -49,6 +50,7 @@ export class FakeRuntime implements Runtime {
     const first = source.code.split('\n', 1)[0].trim();
     if (first === 'syntax') throw new GuestError('load', 'unexpected token', { file: source.file, line: 3 });
     const inst = new FakeInstance(first, limits);
+    if (this.now) inst.handleNow = (req) => inst.answerNow(req);
     this.instances.push(inst);
     return inst;
   }
@@ -66,6 +68,9 @@ export class FakeInstance implements AppInstance {
   active = 0;
   maxActive = 0;
   readonly stats: RuntimeStats = { calls: 0, errors: 0, deadlines: 0, totalMs: 0 };
+  handleNow?: (req: GuestRequest) => GuestResponse | Promise<GuestResponse>;
+  /** Calls answered before handleNow returned. */
+  answeredNow = 0;
 
   constructor(program: string, limits: RuntimeLimits) {
     this.program = program;
@@ -85,6 +90,22 @@ export class FakeInstance implements AppInstance {
     } finally {
       this.active--;
     }
+  }
+
+  /** handleNow's body: like an engine that finishes quick calls in place and continues slow ones. */
+  answerNow(req: GuestRequest): GuestResponse | Promise<GuestResponse> {
+    const [cmd, ...args] = this.program.split(' ');
+    if (cmd === 'text') {
+      this.stats.calls++;
+      this.answeredNow++;
+      return { status: 200, headers: [], body: args.join(' ') };
+    }
+    if (cmd === 'throw') {
+      this.stats.calls++;
+      this.stats.errors++;
+      throw new GuestError('exception', 'boom', { line: 2 });
+    }
+    return this.handle(req);
   }
 
   async #run(req: GuestRequest): Promise<GuestResponse> {
