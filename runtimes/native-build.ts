@@ -7,7 +7,7 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir, tmpdir, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -85,17 +85,24 @@ async function build(spec: AddonSpec): Promise<AddonResult> {
   ];
   const hash = createHash('sha256').update(compiler).update(args.join(' ')).update(process.versions.modules).update(process.version).update(process.arch);
   for (const s of sources) hash.update(readFileSync(s));
-  const base = join(tmpdir(), `anomaly-native-${safeUser()}`, hash.digest('hex').slice(0, 16));
+  const root = join(tmpdir(), `anomaly-native-${safeUser()}`);
+  // Code is loaded from here: the folder must be this user's alone (another user could plant a library).
+  mkdirSync(root, { recursive: true, mode: 0o700 });
+  const st = statSync(root);
+  if ((process.getuid !== undefined && st.uid !== process.getuid()) || (st.mode & 0o022) !== 0) {
+    return { ok: false, reason: `${root} is not owned by this user or is writable by others; remove it` };
+  }
+  const base = join(root, hash.digest('hex').slice(0, 16));
   const target = join(base, `${spec.name}.node`);
   if (existsSync(target)) return { ok: true, path: target };
-  mkdirSync(base, { recursive: true });
+  mkdirSync(base, { recursive: true, mode: 0o700 });
   const tmp = `${target}.tmp-${process.pid}`;
   try {
     await run(compiler, [...args, '-o', tmp, ...sources, '-ldl'], { timeout: 120_000 });
   } catch (err) {
     rmSync(tmp, { force: true });
     const e = err as { stderr?: string; message: string; code?: string };
-    if (e.code === 'ENOENT') return { ok: false, reason: `no ${spec.language === 'c' ? 'C' : 'C++'} compiler (${compiler}) on the PATH` };
+    if (e.code === 'ENOENT') return { ok: false, reason: `no ${spec.language === 'c' ? 'C' : 'C++'} compiler found (${compiler}; set ${spec.language === 'c' ? 'CC' : 'CXX'} to use another)` };
     return { ok: false, reason: `compiling native/${spec.name} failed: ${(e.stderr ?? e.message).trim().split('\n').slice(0, 4).join(' | ')}` };
   }
   renameSync(tmp, target); // atomic: a concurrent process either sees the whole file or builds its own

@@ -1,4 +1,4 @@
-"""Host glue inside each worker's interpreter (runtimes/python/worker.ts calls these functions).
+"""Host glue inside each interpreter (runtimes/python/worker.ts and main.ts call these functions).
 
 Every loaded app version is its own module (``anomaly_app_<instance>``), so versions of an app share an
 interpreter (hot reload costs an exec, not a new interpreter) without seeing each other's globals.
@@ -66,22 +66,62 @@ def unload(inst: int) -> None:
 
 
 def _finish(result: Any, max_response: int) -> Any:
-    """The answer for the host: one string "<tag><status>\\0<n>\\0<name>\\0<value>...\\0<body>" (tag "s": str
-    body, "n": none) — a string crosses to JavaScript ~5x faster than a list — or [status, headers, bytes]."""
+    """The answer for the host: one string "<tag><status>\\0<n>\\0<len>\\0<name>\\0<value>...\\0<body>" (tag "s": str
+    body, "n": none; len: the body's length in characters) — a string crosses to JavaScript ~5x faster than a
+    list — or [status, headers, bytes]. A NUL inside a header would shift the fields: the host finds it by
+    the body's length (runtimes/python/marshal.ts decodeAnswer), so no scan here."""
     status, flat, body = _answer(result)
-    if body is not None and len(body) > max_response:
+    if body is None:
+        return "\0".join(["n" + str(status), str(len(flat) >> 1), "0", *flat, ""])
+    n = len(body)
+    if n > max_response:
         # len(str) counts characters, never more than its UTF-8 bytes: the host re-checks strings in bytes.
-        return [0, "response", f"response body of {len(body)} bytes exceeds {max_response}", 0]
-    if body is None or type(body) is str:
-        text = body if body is not None else ""
-        out = "\0".join([("s" if body is not None else "n") + str(status), str(len(flat) >> 1), *flat, text])
-        if out.count("\0", 0, len(out) - len(text)) != len(flat) + 2:
-            return [0, "response", "header names and values must not contain NUL", 0]
-        return out
+        return [0, "response", f"response body of {n} bytes exceeds {max_response}", 0]
+    if type(body) is str:
+        return "\0".join(["s" + str(status), str(len(flat) >> 1), str(n), *flat, body])
     headers = "\0".join(flat)
     if headers and headers.count("\0") != len(flat) - 1:
         return [0, "response", "header names and values must not contain NUL", 0]
     return [status, headers, body]
+
+
+# What handlers return most: known not to be awaitable without asking inspect (ABC checks are slow).
+_PLAIN = frozenset((str, dict, tuple, list, bytes, type(None), anomaly.Response))
+
+
+def entry(inst: int) -> Any:
+    """The call of one instance on the main thread (runtimes/python/main.ts, direct.ts): bound, so a request
+    crosses as (frame, body), body bytes (or a JS Uint8Array) or None. Returns the answer, a failure
+    list, or the task of an async handler."""
+    handler, file, _, max_response = _apps[inst]
+    from_frame = _Request._from_frame
+
+    def call(frame: str, body: Any = None) -> Any:
+        try:
+            data = b"" if body is None else body if type(body) is bytes else body.to_bytes()
+            result = handler(from_frame(frame, data))
+            if type(result) in _PLAIN or not inspect.isawaitable(result):
+                return _finish(result, max_response)
+            global _last_task
+            _last_task = asyncio.ensure_future(_settle(result, file, max_response))
+            return _last_task
+        except BaseException as e:  # noqa: BLE001
+            return _failure(e, file, "exception")
+
+    return call
+
+
+# The task entry() returned last, until the host files it under its call id (hold): the host's own
+# proxy of a task cannot cancel it later (pyodide destroys a PyProxy once its then() is used).
+_last_task: Any = None
+
+
+def hold(call_id: int) -> None:
+    global _last_task
+    task, _last_task = _last_task, None
+    if task is not None and not task.done():
+        _tasks[call_id] = task
+        task.add_done_callback(lambda _t: _tasks.pop(call_id, None))
 
 
 def call(inst: int, call_id: int, frame: str, body: Any) -> Any:
@@ -114,3 +154,32 @@ def cancel(call_id: int) -> bool:
         return False
     task.cancel()
     return True
+
+
+# Main thread: the watchdog repeats SIGINT until the call returns (pyodide can miss a single write), so
+# only the first one of a call raises KeyboardInterrupt; the host calls rearm() once the call is over.
+_stopping = False
+
+
+def _on_sigint(signum: int, frame: Any) -> None:
+    global _stopping
+    if not _stopping:
+        _stopping = True
+        raise KeyboardInterrupt
+
+
+def rearm() -> None:
+    global _stopping
+    _stopping = False
+
+
+def use_main_thread(schedule: Any) -> None:
+    """Set up an interpreter on the main thread (runtimes/python/main.ts): SIGINT raises KeyboardInterrupt
+    once per call, and every asyncio callback runs through the host's ``schedule(callback, ms)``, which
+    runs it under the watchdog: a slice of an async handler that never yields is stopped too."""
+    import signal
+
+    import pyodide.webloop
+
+    signal.signal(signal.SIGINT, _on_sigint)
+    pyodide.webloop.scheduleCallback = schedule

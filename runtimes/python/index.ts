@@ -1,36 +1,42 @@
 /**
- * Python apps (app.py) on pyodide (CPython compiled to WASM), one interpreter per worker thread.
+ * Python apps (app.py) on pyodide (CPython compiled to WASM).
  *
- * Why worker threads and not the main thread with a watchdog: a Python call on the main thread blocks
- * the event loop, and nothing on the main thread can stop time.sleep or a long C call
- * (sum(range(10**10))); only Worker.terminate() can. Measured (bench/micro/python-call.mjs): a call on
- * the main thread ≈15–20 µs, through a worker ≈35–60 µs one at a time — the price of a server that keeps
- * serving while a handler runs away. See runtimes/python/README.md for the figures.
+ * Two ways to run them (runtimes/python/README.md has the measurements):
+ *   - main thread (the default where native/watchdog builds): one interpreter per app on the server's
+ *     own thread, each call under the native watchdog (main.ts): no thread hop, ≈85 µs less per
+ *     request than a worker (hello over HTTP). A runaway call blocks the server until its deadline
+ *     + 100 ms.
+ *   - worker threads (the fallback, or ANOMALY_PYTHON_WATCHDOG=0 / `thread: 'worker'`): one
+ *     interpreter per worker (pool.ts, worker.ts); the instances of a pool run in parallel.
  *
- * Placement: workers belong to an app (its file); an instance is one load of the app's source into a
- * worker's interpreter (its own module). Each worker hosts at most one instance per source text, so the
- * `instances` of a pool land on different workers (parallel), and a hot reload (new text) lands on the
- * same workers as the old version: a reload costs an exec of app.py, not a new interpreter.
- * Boot: the first worker of the process boots fully (1.5–5 s) and hands back a memory snapshot; the
- * following ones start from it (≈0.5 s).
+ * Placement: interpreters belong to an app (its file); an instance is one load of the app's source into
+ * an interpreter (its own module). A worker hosts at most one instance per source text, so the
+ * `instances` of a pool land on different workers (parallel); on the main thread there is no
+ * parallelism to gain, so every instance of the app shares its one interpreter. A hot reload (new
+ * text) lands on the interpreters of the old version: a reload costs an exec of app.py, not a new
+ * interpreter.
+ * Boot: the process's first interpreter boots fully (1.5–5 s) and hands back a memory snapshot; the
+ * following ones start from it (≈0.2–0.5 s).
  */
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { performance } from 'node:perf_hooks';
-import { GuestError, type AppInstance, type AppSource, type GuestRequest, type GuestResponse, type Runtime, type RuntimeLimits, type RuntimeStats } from '../contract.js';
-import { bodyForWorker, encodeFrame } from './marshal.js';
+import { GuestError, type AppInstance, type AppSource, type Runtime, type RuntimeLimits } from '../contract.js';
+import type { BootSetup } from './boot.js';
+import type { PyHost } from './hosts.js';
+import { MainInterpreter } from './main.js';
+import { newId, PythonInstance, type Placement } from './instance.js';
 import { MIN_LOAD_DEADLINE_MS, PyWorker } from './pool.js';
-import type { WorkerSetup } from './protocol.js';
 import { SnapshotCache } from './snapshot-cache.js';
+import { loadWatchdog, type Watchdog } from './watchdog.js';
 
 export interface PythonRuntimeOptions {
-  /** Which workers an app may share: by default each app file has its own. */
+  /** Which interpreters an app may share: by default each app file has its own. */
   readonly group?: (file: string) => string;
   /** Wheels (.whl) and package folders every app sees; default: the wheels in runtimes/python/wheels/. */
   readonly packages?: readonly string[];
-  /** How long a worker with no instances is kept for a next load (ms). */
+  /** How long an interpreter with no instances is kept for a next load (ms). */
   readonly idleMs?: number;
   /** The least time the top level of app.py may run at load (default 10 s: framework imports are slow). */
   readonly minLoadDeadlineMs?: number;
@@ -38,6 +44,13 @@ export interface PythonRuntimeOptions {
   readonly snapshotCache?: boolean;
   /** Where the apps' print() lines go; default: the server's stderr, prefixed with the app's file. */
   readonly print?: (line: string, app: string) => void;
+  /**
+   * Where calls run: 'main' (the server's thread, under native/watchdog) or 'worker' (worker threads).
+   * Default: 'main' when the watchdog builds and ANOMALY_PYTHON_WATCHDOG is not 0, else 'worker'.
+   */
+  readonly thread?: 'main' | 'worker';
+  /** The engine's own notices (why it runs in workers); default: the server's stderr. */
+  readonly notice?: (line: string) => void;
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -62,82 +75,15 @@ export function bundledWheels(): string[] {
   return readdirSync(dir).filter((f) => f.endsWith('.whl')).sort().map((f) => join(dir, f));
 }
 
-function newStats(): RuntimeStats {
-  return { calls: 0, errors: 0, deadlines: 0, totalMs: 0 };
-}
+type Mode = { readonly thread: 'main'; readonly watchdog: Watchdog } | { readonly thread: 'worker' };
 
-let nextId = 1;
-
-/** Where one loaded instance lives: its worker, its id there, and how to hand the worker back. */
-interface Placement {
-  readonly worker: PyWorker;
-  readonly id: number;
-  readonly release: (w: PyWorker) => void;
-}
-
-class PythonInstance implements AppInstance {
-  readonly stats: RuntimeStats = newStats();
-  #at: Placement;
-  #broken = false;
-  #disposed = false;
-
-  constructor(
-    at: Placement,
-    private readonly file: string,
-    private readonly limits: RuntimeLimits,
-    /** Loads the same source again on a live worker (when this one's worker was stopped under it). */
-    private readonly relocate: () => Promise<Placement>,
-  ) {
-    this.#at = at;
-  }
-
-  get broken(): boolean {
-    return this.#broken;
-  }
-
-  /**
-   * A worker can stop under an idle instance (another instance on it ran away, during a reload's
-   * overlap): the instance then loads itself on a live worker before serving, instead of failing.
-   */
-  async #live(): Promise<Placement> {
-    if (!this.#at.worker.dead) return this.#at;
-    this.#at = await this.relocate();
-    return this.#at;
-  }
-
-  async handle(req: GuestRequest): Promise<GuestResponse> {
-    if (this.#disposed) throw new GuestError('exception', 'instance disposed', { file: this.file });
-    const started = performance.now();
-    this.stats.calls++;
-    try {
-      const at = await this.#live();
-      const res = await at.worker.call(nextId++, at.id, this.file, encodeFrame(req), bodyForWorker(req.body), this.limits.deadlineMs);
-      if (typeof res.body === 'string' && res.body.length * 3 > this.limits.maxResponseBytes) {
-        const bytes = Buffer.byteLength(res.body);
-        if (bytes > this.limits.maxResponseBytes) {
-          throw new GuestError('response', `response body of ${bytes} bytes exceeds ${this.limits.maxResponseBytes}`, { file: this.file });
-        }
-      }
-      return res;
-    } catch (err) {
-      this.stats.errors++;
-      if (err instanceof GuestError) {
-        if (err.kind === 'deadline') this.stats.deadlines++;
-        // After a deadline or memory failure the app's state may be half-updated: the pool replaces it.
-        if (err.kind === 'deadline' || err.kind === 'memory') this.#broken = true;
-      }
-      throw err;
-    } finally {
-      this.stats.totalMs += performance.now() - started;
-    }
-  }
-
-  dispose(): void {
-    if (this.#disposed) return;
-    this.#disposed = true;
-    this.#at.worker.unload(this.#at.id);
-    this.#at.release(this.#at.worker);
-  }
+/** Main thread when the watchdog is there (measured: ≈85 µs less per request), else workers, said once. */
+async function chooseMode(options: PythonRuntimeOptions, notice: (line: string) => void): Promise<Mode> {
+  if (options.thread === 'worker') return { thread: 'worker' };
+  const watchdog = await loadWatchdog();
+  if (typeof watchdog !== 'string') return { thread: 'main', watchdog };
+  notice(`python: apps run in worker threads, not on the main thread (≈85 µs more per request): native/watchdog is not available: ${watchdog}`);
+  return { thread: 'worker' };
 }
 
 export function pythonRuntime(options: PythonRuntimeOptions = {}): Runtime {
@@ -145,16 +91,16 @@ export function pythonRuntime(options: PythonRuntimeOptions = {}): Runtime {
   const idleMs = options.idleMs ?? 2_000;
   const minLoadMs = options.minLoadDeadlineMs ?? MIN_LOAD_DEADLINE_MS;
   const print = options.print ?? ((line: string, app: string) => void process.stderr.write(`[${app}] ${line}\n`));
+  const notice = options.notice ?? ((line: string) => void process.stderr.write(`${line}\n`));
   const script = new URL('./worker.js', import.meta.url);
-  const groups = new Map<string, Set<PyWorker>>();
+  let mode: Promise<Mode> | null = null;
+  const groups = new Map<string, Set<PyHost>>();
+  /** Main thread: the interpreter an app's instances are waiting for (one per app). */
+  const booting = new Map<string, Promise<PyHost>>();
   let sources: { anomalyPy: string; hostPy: string; indexURL: string; packages: readonly string[] } | null = null;
   let cache: SnapshotCache | null = null;
-  /** The memory snapshot made by the first worker; null when snapshots do not work here. */
+  /** The memory snapshot made by the first interpreter; null when snapshots do not work here. */
   let snapshot: Promise<Uint8Array | null> | null = null;
-
-  const setupFor = (appDir: string | null, snap: Uint8Array | null, makeSnapshot: boolean): Omit<WorkerSetup, 'control'> => {
-    return { ...loadSources(), snapshot: snap, makeSnapshot, appDir };
-  };
 
   const loadSources = (): NonNullable<typeof sources> => {
     if (sources !== null) return sources;
@@ -166,18 +112,17 @@ export function pythonRuntime(options: PythonRuntimeOptions = {}): Runtime {
       packages: options.packages ?? bundledWheels(),
     };
     const version = (JSON.parse(readFileSync(join(indexURL, 'package.json'), 'utf8')) as { version?: string }).version ?? '?';
-    if (options.snapshotCache !== false) cache = new SnapshotCache(version, [sources.anomalyPy, sources.hostPy, readFileSync(join(here, 'worker.js'), 'utf8')]);
+    if (options.snapshotCache !== false) cache = new SnapshotCache(version, [sources.anomalyPy, sources.hostPy, readFileSync(join(here, 'boot.js'), 'utf8')]);
     return sources;
   };
 
-  const forget = (key: string, w: PyWorker): void => {
+  const forget = (key: string, h: PyHost): void => {
     const g = groups.get(key);
     if (g === undefined) return;
-    g.delete(w);
+    g.delete(h);
     if (g.size === 0) groups.delete(key);
   };
 
-  /** Starts a worker: the process's first makes the snapshot, later ones start from it. */
   /** One shared copy of the snapshot for every worker (workerData would otherwise clone 30 MB each). */
   const shared = (snap: Uint8Array): Uint8Array => {
     if (snap.buffer instanceof SharedArrayBuffer) return snap;
@@ -186,9 +131,14 @@ export function pythonRuntime(options: PythonRuntimeOptions = {}): Runtime {
     return view;
   };
 
-  const spawn = async (key: string, appDir: string | null): Promise<PyWorker> => {
-    const make = (snap: Uint8Array | null, makeSnapshot: boolean): PyWorker =>
-      new PyWorker(script, setupFor(appDir, snap, makeSnapshot), (dead) => forget(key, dead), (line) => print(line, key));
+  /** Starts an interpreter: the process's first makes the snapshot, later ones start from it. */
+  const spawn = async (m: Mode, key: string, appDir: string | null): Promise<PyHost> => {
+    const make = (snap: Uint8Array | null, makeSnapshot: boolean): PyHost => {
+      const setup: BootSetup = { ...loadSources(), snapshot: snap, makeSnapshot, appDir };
+      const onExit = (dead: PyHost): void => forget(key, dead);
+      const onPrint = (line: string): void => print(line, key);
+      return m.thread === 'main' ? new MainInterpreter(m.watchdog, setup, onExit, onPrint) : new PyWorker(script, setup, onExit, onPrint);
+    };
     loadSources();
     let fromDisk = false;
     if (snapshot === null) {
@@ -197,21 +147,21 @@ export function pythonRuntime(options: PythonRuntimeOptions = {}): Runtime {
         snapshot = Promise.resolve(shared(cached));
         fromDisk = true;
       } else {
-        const w = make(null, true);
-        snapshot = w.ready.then((r) => {
+        const h = make(null, true);
+        snapshot = h.ready.then((r) => {
           if (r.snapshot === null) return null;
           void cache?.write(r.snapshot);
           return shared(r.snapshot);
         }, () => null);
-        return w;
+        return h;
       }
     }
     const snap = await snapshot;
-    const w = make(snap, false);
-    if (snap === null) return w;
+    const h = make(snap, false);
+    if (snap === null) return h;
     try {
-      await w.ready;
-      return w;
+      await h.ready;
+      return h;
     } catch {
       // The snapshot does not start here (a private pyodide API, or a stale file): boot fully from now on.
       if (fromDisk) cache?.drop();
@@ -220,32 +170,35 @@ export function pythonRuntime(options: PythonRuntimeOptions = {}): Runtime {
     }
   };
 
-  const release = (key: string) => (w: PyWorker): void => {
-    if (w.instances.size > 0 || w.dead) return;
-    if (w.tainted) {
-      w.terminate('memory limit reached earlier');
+  const release = (key: string) => (h: PyHost): void => {
+    if (h.instances.size > 0 || h.dead) return;
+    if (h.tainted) {
+      h.terminate('memory limit reached earlier');
       return;
     }
-    if (w.idleTimer !== null) clearTimeout(w.idleTimer);
-    w.idleTimer = setTimeout(() => {
-      w.idleTimer = null;
-      if (w.instances.size === 0) {
-        forget(key, w);
-        w.terminate('idle');
+    if (h.idleTimer !== null) clearTimeout(h.idleTimer);
+    h.idleTimer = setTimeout(() => {
+      h.idleTimer = null;
+      if (h.instances.size === 0) {
+        forget(key, h);
+        h.terminate('idle');
       }
     }, idleMs);
-    w.idleTimer.unref();
+    h.idleTimer.unref();
   };
 
-  /** A worker of the app's group that does not run this source yet (the least loaded), or a new one. */
-  const place = (key: string, code: string, appDir: string | null, inst: number): Promise<PyWorker> => {
+  /**
+   * An interpreter of the app's group for this instance, or a new one. Workers: one that does not run
+   * this source yet (the least loaded). Main thread: the app's one interpreter, whatever it runs.
+   */
+  const place = (m: Mode, key: string, code: string, appDir: string | null, inst: number): Promise<PyHost> => {
     let group = groups.get(key);
     if (group === undefined) groups.set(key, (group = new Set()));
-    let best: PyWorker | null = null;
-    for (const w of group) {
-      if (w.dead || w.tainted) continue;
-      if ([...w.instances.values()].includes(code)) continue;
-      if (best === null || w.instances.size < best.instances.size) best = w;
+    let best: PyHost | null = null;
+    for (const h of group) {
+      if (h.dead || h.tainted) continue;
+      if (m.thread === 'worker' && [...h.instances.values()].includes(code)) continue;
+      if (best === null || h.instances.size < best.instances.size) best = h;
     }
     if (best !== null) {
       if (best.idleTimer !== null) clearTimeout(best.idleTimer);
@@ -253,44 +206,54 @@ export function pythonRuntime(options: PythonRuntimeOptions = {}): Runtime {
       best.instances.set(inst, code);
       return Promise.resolve(best);
     }
-    // Reserve synchronously so that concurrent loads of one pool get different workers.
-    const pending = spawn(key, appDir).then((w) => {
-      group!.add(w);
-      w.instances.set(inst, code);
-      return w;
-    });
-    return pending;
+    const adopt = (h: PyHost): PyHost => {
+      group!.add(h);
+      h.instances.set(inst, code);
+      return h;
+    };
+    if (m.thread === 'worker') return spawn(m, key, appDir).then(adopt); // concurrent loads get different workers
+    // Main thread: the loads arriving while the app's interpreter boots wait for that one.
+    let pending = booting.get(key);
+    if (pending === undefined) {
+      pending = spawn(m, key, appDir);
+      booting.set(key, pending);
+      const done = (): void => void (booting.get(key) === pending && booting.delete(key));
+      pending.then(done, done);
+    }
+    return pending.then(adopt);
   };
 
-  /** Places and loads one instance of the source: a worker of its app's group, then the module in it. */
+  /** Places and loads one instance of the source: an interpreter of its app's group, then the module in it. */
   const loadOne = async (source: AppSource, limits: RuntimeLimits): Promise<Placement> => {
+    mode ??= chooseMode(options, notice);
+    const m = await mode;
     const key = groupOf(source.file);
     const appDir = dirname(source.file); // mounted only when it exists on this machine
-    const inst = nextId++;
-    let worker: PyWorker;
+    const inst = newId();
+    let host: PyHost;
     try {
-      worker = await place(key, source.code, appDir, inst);
-      await worker.ready;
+      host = await place(m, key, source.code, appDir, inst);
+      await host.ready;
     } catch (err) {
       throw new GuestError('load', `python: ${err instanceof Error ? err.message : String(err)}`, { file: source.file }, { cause: err });
     }
     const rel = release(key);
     let failure;
     try {
-      failure = await worker.load(nextId++, inst, source.file, source.code, limits.memoryBytes, limits.maxResponseBytes, Math.max(limits.deadlineMs, minLoadMs));
+      failure = await host.load(newId(), inst, source.file, source.code, limits.memoryBytes, limits.maxResponseBytes, Math.max(limits.deadlineMs, minLoadMs));
     } catch (err) {
-      worker.instances.delete(inst);
-      rel(worker);
+      host.instances.delete(inst);
+      rel(host);
       const e = err instanceof GuestError ? err : null;
       throw new GuestError('load', `${source.file}: ${e?.message ?? String(err)}`, { file: source.file, line: e?.line ?? null }, { cause: err });
     }
     if (failure !== null) {
-      worker.unload(inst);
-      rel(worker);
+      host.unload(inst);
+      rel(host);
       const [, message, line] = failure;
       throw new GuestError('load', message, { file: source.file, line: line || null });
     }
-    return { worker, id: inst, release: rel };
+    return { host, id: inst, release: rel };
   };
 
   return {

@@ -5,7 +5,7 @@
  * JsProxy access 22–56 µs, toPy ≈26 µs. URLSearchParams turns %00 into NUL, so a frame whose values
  * contain NUL is sent as a JSON array instead (bindings/python/anomaly.py reads both).
  */
-import type { GuestRequest, GuestResponse } from '../contract.js';
+import { GuestError, type GuestRequest, type GuestResponse } from '../contract.js';
 
 /** A section: its pair count ("*<n>" when a name repeats, so the guest takes its slow path only then), then the pairs. */
 function pushMulti(parts: string[], map: ReadonlyMap<string, readonly string[]>): boolean {
@@ -71,7 +71,13 @@ export function encodeFrame(req: GuestRequest): string {
   return nul ? JSON.stringify(parts) : parts.join('\0');
 }
 
-/** The body as a fresh, plain Uint8Array (pyodide rejects Buffers; a view would clone its whole backing store). */
+/** The body for a call in this thread: a plain Uint8Array view (pyodide rejects Buffers), no copy; undefined (None) when empty. */
+export function bodyForCall(body: Uint8Array): Uint8Array | undefined {
+  if (body.length === 0) return undefined;
+  return body.constructor === Uint8Array ? body : new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
+}
+
+/** The body for a worker: a fresh, plain Uint8Array (pyodide rejects Buffers; a view would clone its whole backing store). */
 export function bodyForWorker(body: Uint8Array): Uint8Array | null {
   if (body.length === 0) return null;
   const copy = new Uint8Array(body.length);
@@ -87,12 +93,35 @@ export function decodeHeaders(flat: string): Array<[string, string]> {
   return out;
 }
 
-/** The guest's answer string (runtimes/python/host.py _finish): "<s|n><status>\0<n>\0<name>\0<value>...\0<body>". */
-export function decodeAnswer(s: string): GuestResponse {
+/** Code points of a string (its length, minus one per surrogate pair). */
+function codePoints(s: string): number {
+  let n = s.length;
+  for (let i = 0; i < s.length - 1; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        n--;
+        i++;
+      }
+    }
+  }
+  return n;
+}
+
+/**
+ * The guest's answer string (runtimes/python/host.py _finish): "<s|n><status>\0<n>\0<len>\0<name>\0<value>...\0<body>",
+ * len the body's length in code points. A NUL inside a header name or value shifts the fields, and the
+ * body then comes out longer than len: the answer is refused (no scan of the headers on the guest's side).
+ */
+export function decodeAnswer(s: string, file: string | null = null): GuestResponse {
   let p = s.indexOf('\0');
   const status = Number(s.slice(1, p));
   let q = s.indexOf('\0', p + 1);
   const n = Number(s.slice(p + 1, q));
+  p = s.indexOf('\0', q + 1);
+  const length = Number(s.slice(q + 1, p));
+  q = p;
   const headers: Array<[string, string]> = new Array(n);
   for (let i = 0; i < n; i++) {
     p = s.indexOf('\0', q + 1);
@@ -100,5 +129,9 @@ export function decodeAnswer(s: string): GuestResponse {
     q = s.indexOf('\0', p + 1);
     headers[i] = [name, s.slice(p + 1, q)];
   }
-  return { status, headers, body: s.charCodeAt(0) === 0x73 /* s */ ? s.slice(q + 1) : null };
+  const body = s.slice(q + 1);
+  if (p === -1 || q === -1 || (body.length !== length && codePoints(body) !== length)) {
+    throw new GuestError('response', 'header names and values must not contain NUL', { file });
+  }
+  return { status, headers, body: s.charCodeAt(0) === 0x73 /* s */ ? body : null };
 }

@@ -1,5 +1,6 @@
 /**
- * The main-thread side of one Python worker: boot, the calls in flight, deadlines and termination.
+ * The main-thread side of one Python worker (the fallback when the main thread cannot run Python under
+ * native/watchdog, see main.ts): boot, the calls in flight, deadlines and termination.
  *
  * A deadline first interrupts: SIGINT in the shared interrupt buffer when the late call is the one
  * running Python right now (KeyboardInterrupt arrives within milliseconds for Python code), or a
@@ -11,7 +12,8 @@
 import { Worker } from 'node:worker_threads';
 import { GuestError, type GuestResponse } from '../contract.js';
 import { CTRL_INTERRUPT, CTRL_RUNNING, CTRL_SLOTS, SIGINT, type Failure, type FromWorker, type ToWorker, type WorkerSetup } from './protocol.js';
-import { decodeAnswer, decodeHeaders } from './marshal.js';
+import { bodyForWorker, decodeAnswer, decodeHeaders } from './marshal.js';
+import type { BootResult, PyHost } from './hosts.js';
 
 const INTERRUPT_GRACE_MS = 250;
 /** Loading runs the file's top level (imports of a framework included): give it at least this long. */
@@ -29,12 +31,7 @@ interface Pending {
   deadlineMs: number;
 }
 
-export interface BootResult {
-  snapshot: Uint8Array | null;
-  bootMs: number;
-}
-
-export class PyWorker {
+export class PyWorker implements PyHost {
   readonly #worker: Worker;
   readonly #control: Int32Array;
   readonly #pending = new Map<number, Pending>();
@@ -89,9 +86,16 @@ export class PyWorker {
         case 'print':
           this.onPrint(msg[1]);
           break;
-        case 'text':
-          this.#settle(msg[1], decodeAnswer(msg[2]));
+        case 'text': {
+          const p = this.#take(msg[1]);
+          if (p === undefined) break;
+          try {
+            p.resolve(decodeAnswer(msg[2], p.file));
+          } catch (err) {
+            p.reject(err as GuestError);
+          }
           break;
+        }
         case 'done':
           this.#settle(msg[1], { status: msg[2], headers: decodeHeaders(msg[3]), body: msg[4] } satisfies GuestResponse);
           break;
@@ -169,7 +173,8 @@ export class PyWorker {
     return this.#run<Failure | null>(id, ['load', id, inst, file, code, memoryBytes, maxResponse], file, deadlineMs);
   }
 
-  call(id: number, inst: number, file: string, frame: string, body: Uint8Array | null, deadlineMs: number): Promise<GuestResponse> {
+  call(id: number, inst: number, file: string, frame: string, requestBody: Uint8Array, deadlineMs: number): Promise<GuestResponse> {
+    const body = bodyForWorker(requestBody);
     return this.#run<GuestResponse>(id, ['call', id, inst, frame, body], file, deadlineMs, body === null ? undefined : [body.buffer as ArrayBuffer]);
   }
 

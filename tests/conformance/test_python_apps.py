@@ -1,7 +1,9 @@
-"""Python apps (pyodide in worker threads) over real HTTP: runaway handlers, WSGI, packages.
+"""Python apps (pyodide on the main thread under native/watchdog, or in worker threads) over real HTTP:
+runaway handlers, WSGI, packages.
 
 - A runaway handler (Python loop, time.sleep, a long C call, a loop that swallows KeyboardInterrupt) is
-  answered 504 near its deadline while other requests keep flowing, and the app serves again after.
+  answered 504 near its deadline, other requests keep being answered (on the main thread they wait at
+  most the deadline and the interrupt grace), and the app serves again after.
 - An unmodified WSGI application runs: a hand-written one, and Bottle from the wheel fetched at install
   time (scripts/python-wheels.mjs).
 - Pure-Python code next to app.py, in site-packages/ and as wheels in wheels/ is importable offline.
@@ -166,16 +168,21 @@ def test_runaway_handler_is_stopped_while_others_flow(srv: AnomalyServer, kind: 
             began = time.monotonic()
             r = c.get(f"/run/{kind}")
             ended = time.monotonic()
+        time.sleep(0.3)
     finally:
         stop.set()
         t.join()
     assert r.status_code == 504, f"{kind}: {r.status_code} {r.text[:200]}"
-    # deadline 500 ms + interrupt grace 250 ms (+ slack for a busy machine)
+    # deadline 500 ms + interrupt grace (100 ms on the main thread, 250 ms in a worker) + slack for a busy machine
     assert ended - began < 5.0, f"{kind}: answered after {ended - began:.2f} s"
     assert other and all(s == 200 for _, _, s in other), f"other app: {other[:5]}"
-    # The event loop kept serving while the handler ran: other requests started and finished meanwhile.
-    during = [o for o in other if o[0] > began and o[1] < ended]
-    assert len(during) >= 3, f"only {len(during)} other requests completed during the {ended - began:.2f} s {kind} ran"
+    # The server kept answering: in a worker the other app is served meanwhile; on the main thread it
+    # waits for the stop, never longer than the deadline and the grace (a hard stop replaces the
+    # interpreter in the background: the other app has its own and does not wait for that).
+    ends = [e for _, e, _ in other]
+    gap = max(b - a for a, b in zip(ends, ends[1:]))
+    assert gap < 1.5, f"the other app waited {gap:.2f} s while {kind} ran"
+    assert any(s > ended for s, _, _ in other), f"no other request was answered after {kind} was stopped"
     # The app itself serves again (the other instance at once; the stopped one is replaced).
     with httpx.Client(base_url=srv.plain_url, timeout=15) as c:
         assert c.get("/run/ok").text == "ok"

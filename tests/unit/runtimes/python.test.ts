@@ -1,13 +1,18 @@
-/** The Python engine (pyodide in worker threads) against the shared contract suite, plus Python specifics. */
+/**
+ * The Python engine against the shared contract suite, on the main thread under native/watchdog (the
+ * default where it builds) and in worker threads (the fallback), plus Python specifics.
+ */
 import assert from 'node:assert/strict';
-import { after, describe, it } from 'node:test';
-import { GuestError, type AppInstance } from '../../../runtimes/contract.js';
+import { after, before, describe, it } from 'node:test';
+import { GuestError, type AppInstance, type GuestResponse } from '../../../runtimes/contract.js';
 import { decodeAnswer, encodeFrame } from '../../../runtimes/python/marshal.js';
 import { pythonRuntime } from '../../../runtimes/python/index.js';
+import { loadWatchdog } from '../../../runtimes/python/watchdog.js';
 import { bodyText, guestRequest, header, loadContractApps, runContractSuite, SUITE_LIMITS } from './contract-suite.js';
 
-// One worker group for the whole suite: every case app shares the same few interpreters (boot is the slow part).
+// One group for the whole suite: every case app shares the same few interpreters (boot is the slow part).
 runContractSuite('pyodide', () => pythonRuntime({ group: () => 'contract' }), loadContractApps('python', '.py'));
+runContractSuite('pyodide (worker threads)', () => pythonRuntime({ group: () => 'contract-workers', thread: 'worker' }), loadContractApps('python', '.py'));
 
 describe('Python marshalling', () => {
   it('a value with NUL (from %00) switches the frame to JSON; repeated names are marked', () => {
@@ -26,8 +31,16 @@ describe('Python marshalling', () => {
   });
 
   it('the answer string: status, headers, a body that may contain NUL, or none', () => {
-    assert.deepEqual(decodeAnswer('s201\x002\0a\x001\0b\x00\0x\0y'), { status: 201, headers: [['a', '1'], ['b', '']], body: 'x\0y' });
-    assert.deepEqual(decodeAnswer('n204\x000\0'), { status: 204, headers: [], body: null });
+    assert.deepEqual(decodeAnswer('s201\x002\x003\0a\x001\0b\x00\0x\0y'), { status: 201, headers: [['a', '1'], ['b', '']], body: 'x\0y' });
+    assert.deepEqual(decodeAnswer('n204\x000\x000\0'), { status: 204, headers: [], body: null });
+    // The length is in code points (Python's len): a pair of surrogates is one.
+    assert.deepEqual(decodeAnswer('s200\x000\x002\0😀x'), { status: 200, headers: [], body: '😀x' });
+  });
+
+  it('the answer string: a NUL inside a header shifts the body, and the answer is refused', () => {
+    // Python sent one header ["x", "a\0b"] and body "ok" (2 characters): the parse takes "b\0ok" as the body.
+    assert.throws(() => decodeAnswer('s200\x001\x002\0x\0a\0b\0ok', '/app.py'), (e: unknown) => e instanceof GuestError && e.kind === 'response' && e.file === '/app.py');
+    assert.throws(() => decodeAnswer('n200\x001\x000\0x\0a\0\0'), (e: unknown) => e instanceof GuestError && e.kind === 'response');
   });
 });
 
@@ -116,7 +129,7 @@ def handler(req):
   it('an async handler waiting past its deadline is cancelled; the worker survives', async () => {
     const app = await load('import asyncio\nasync def handler(req):\n    await asyncio.sleep(30)\n', '/virtual/spec/async.py', { ...SUITE_LIMITS, deadlineMs: 300 });
     const started = Date.now();
-    await assert.rejects(app.handle(guestRequest()), (e: unknown) => e instanceof GuestError && e.kind === 'deadline' && /cancelled/.test(e.message));
+    await assert.rejects(app.handle(guestRequest()), (e: unknown) => e instanceof GuestError && e.kind === 'deadline' && /cancelled at the deadline/.test(e.message));
     assert.ok(Date.now() - started < 2000);
     const other = await load('def handler(req):\n    return "alive"\n', '/virtual/spec/alive.py');
     assert.equal(bodyText(await other.handle(guestRequest())), 'alive');
@@ -155,6 +168,11 @@ def handler(req):
     assert.equal(app.broken, true);
   });
 
+  it('a header with NUL is refused (it would shift the answer\'s fields)', async () => {
+    const app = await load('import anomaly\ndef handler(req):\n    return anomaly.Response("x", 200, {"x-a": "a\\x00b"})\n', '/virtual/spec/nul.py');
+    await assert.rejects(app.handle(guestRequest()), (e: unknown) => e instanceof GuestError && e.kind === 'response' && /NUL/.test(e.message));
+  });
+
   it('print() lines reach the print callback with the app', async () => {
     const lines: string[] = [];
     const printing = pythonRuntime({ group: () => 'print', print: (line, app) => lines.push(`${app}: ${line}`) });
@@ -164,3 +182,68 @@ def handler(req):
     assert.deepEqual(lines, ['print: loaded', 'print: called']);
   });
 });
+
+describe('Python on the main thread (native/watchdog)', () => {
+  let available = false;
+  before(async () => {
+    available = typeof (await loadWatchdog()) !== 'string';
+  });
+  const rt = pythonRuntime({ group: () => 'main-thread', thread: 'main', minLoadDeadlineMs: 3000 });
+  const live: AppInstance[] = [];
+  const load = async (code: string, file: string, deadlineMs = 300): Promise<AppInstance> => {
+    const app = await rt.load({ file, code }, { ...SUITE_LIMITS, deadlineMs });
+    live.push(app);
+    return app;
+  };
+  after(() => {
+    for (const app of live) app.dispose();
+  });
+
+  it('answers a synchronous handler before handleNow returns (no promise)', async (t) => {
+    if (!available) return t.skip('no watchdog here');
+    const app = await load('def handler(req):\n    return "now"\n', '/virtual/main/now.py');
+    const answer = app.handleNow?.(guestRequest());
+    assert.ok(answer !== undefined && !(answer instanceof Promise));
+    assert.equal(bodyText(answer as GuestResponse), 'now');
+  });
+
+  it('stops Python loops softly again and again (KeyboardInterrupt); the interpreter and its other apps go on', async (t) => {
+    if (!available) return t.skip('no watchdog here');
+    const counter = await load('n = 0\ndef handler(req):\n    global n\n    n += 1\n    return str(n)\n', '/virtual/main/counter.py');
+    const loops = ['while True:\n        pass', 'x = 0\n    while True:\n        x += 1', 'for i in range(10**10):\n        pass'];
+    for (let i = 0; i < 6; i++) {
+      const app = await load(`def handler(req):\n    ${loops[i % loops.length]}\n# ${i}\n`, '/virtual/main/loop.py');
+      await assert.rejects(app.handle(guestRequest()), (e: unknown) => e instanceof GuestError && e.kind === 'deadline' && /interrupted/.test(e.message));
+      // The same interpreter: the counter keeps its state, and no interrupt leaks into its calls.
+      for (let k = 0; k < 50; k++) await counter.handle(guestRequest());
+    }
+    assert.equal(bodyText(await counter.handle(guestRequest())), '301');
+  });
+
+  it('terminates time.sleep and a long C call after the grace; the interpreter is replaced and its apps load again', async (t) => {
+    if (!available) return t.skip('no watchdog here');
+    const bystander = await load('def handler(req):\n    return "bystander"\n', '/virtual/main/bystander.py');
+    for (const body of ['import time\n    time.sleep(100)', 'return str(sum(range(10**10)))']) {
+      const app = await load(`def handler(req):\n    ${body}\n`, '/virtual/main/stuck.py');
+      const started = Date.now();
+      await assert.rejects(app.handle(guestRequest()), (e: unknown) => e instanceof GuestError && e.kind === 'deadline' && /discarded/.test(e.message));
+      assert.ok(Date.now() - started < 1500, `stopped after ${Date.now() - started} ms`);
+      assert.equal(app.broken, true);
+      // The bystander's interpreter is gone: it loads itself on the replacement before answering.
+      assert.equal(bodyText(await bystander.handle(guestRequest())), 'bystander');
+    }
+  });
+
+  it('a slice of an async handler that never yields is stopped too; so is one that awaits forever', async (t) => {
+    if (!available) return t.skip('no watchdog here');
+    const spin = await load('import asyncio\nasync def handler(req):\n    await asyncio.sleep(0.01)\n    while True:\n        pass\n', '/virtual/main/spin.py');
+    await assert.rejects(spin.handle(guestRequest()), (e: unknown) => e instanceof GuestError && e.kind === 'deadline');
+    const wait = await load('import asyncio\nasync def handler(req):\n    await asyncio.sleep(60)\n', '/virtual/main/wait.py');
+    await assert.rejects(wait.handle(guestRequest()), (e: unknown) => e instanceof GuestError && e.kind === 'deadline' && /cancelled at the deadline/.test(e.message));
+    const routed = await load('import asyncio\nfrom anomaly import App\napp = App()\n@app.get("/")\nasync def w(req):\n    await asyncio.sleep(60)\n', '/virtual/main/routed.py');
+    await assert.rejects(routed.handle(guestRequest()), (e: unknown) => e instanceof GuestError && e.kind === 'deadline' && /cancelled at the deadline/.test(e.message));
+    const fine = await load('import asyncio\nasync def handler(req):\n    await asyncio.sleep(0)\n    return "fine"\n', '/virtual/main/fine.py');
+    assert.equal(bodyText(await fine.handle(guestRequest())), 'fine');
+  });
+});
+
