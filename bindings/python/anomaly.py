@@ -254,15 +254,15 @@ class Response:
 
     @staticmethod
     def text(s: str, status: int = 200) -> "Response":
-        return Response(s, status, [("content-type", _TEXT)])
+        return _typed(s, status, _TEXT)
 
     @staticmethod
     def html(s: str, status: int = 200) -> "Response":
-        return Response(s, status, [("content-type", "text/html; charset=utf-8")])
+        return _typed(s, status, "text/html; charset=utf-8")
 
     @staticmethod
     def json(value: Any, status: int = 200) -> "Response":
-        return Response(_dumps(value), status, [("content-type", _JSON)])
+        return _typed(_dumps(value), status, _JSON)
 
     @staticmethod
     def bytes(b: bytes | bytearray | memoryview, status: int = 200) -> "Response":
@@ -274,6 +274,19 @@ class Response:
 
     def __repr__(self) -> str:
         return f"<Response {self.status}>"
+
+
+_new = object.__new__
+
+
+def _typed(body: Any, status: int, content_type: str) -> Response:
+    """A Response with one content-type header, built without __init__'s header normalisation: the helpers
+    are on every request's path, and in WebAssembly each Python-level step counts."""
+    r = _new(Response)
+    r.status = status
+    r.headers = [("content-type", content_type)]
+    r.body = body
+    return r
 
 
 def _dumps(value: Any) -> str:
@@ -516,7 +529,13 @@ def answer(result: Any) -> tuple[int, list[str], Any]:
     if type(result) is str:
         return 200, _TEXT_HEADERS, result
     if isinstance(result, Response):
-        status, flat, body = result.status, _flat(result.headers), result.body
+        status, headers, body = result.status, result.headers, result.body
+        if type(body) is str and type(status) is int and len(headers) == 1:
+            # The helpers' shape (text, html, json): one (name, value) pair of strings.
+            pair = headers[0]
+            if type(pair) is tuple and len(pair) == 2 and type(pair[0]) is str and type(pair[1]) is str:
+                return status, [*pair], body
+        flat = _flat(headers)
     elif type(result) is dict and result and result.keys() <= {"status", "headers", "body"}:
         status, flat, body = result.get("status", 200), _flat(result.get("headers")), result.get("body")
     elif isinstance(result, str):
