@@ -6,7 +6,7 @@ Bottle). The host builds a ``Request`` per call; whatever the handler returns is
 (status, headers, body) by ``answer()``.
 
 Nothing here talks to the host directly: the host glue (runtimes/python/host.py) calls
-``Request._from_frame`` and ``answer``.
+``_request_from_frame`` and ``answer``.
 """
 from __future__ import annotations
 
@@ -141,16 +141,7 @@ class Request:
 
     @classmethod
     def _from_frame(cls, frame: str, body: bytes) -> "Request":
-        """The host's frame: 7 fixed fields, then counted sections of headers, query, cookies and params,
-        NUL-separated (a frame starting with "[" is the same list as JSON, used when a value has a NUL)."""
-        parts = _json.loads(frame) if frame[:1] == "[" else frame.split("\0")
-        self = cls.__new__(cls)
-        self.method, self.path, self.raw_query, self.protocol, self.scheme, self.host, self.remote = parts[:7]
-        self.body = body
-        self._parts = parts
-        self._next = 7  # where the next unread section starts
-        self._headers = self._query = self._cookies = self._params = None
-        return self
+        return _request_from_frame(frame, body)
 
     def _read_to(self, n: int) -> None:
         """Decodes sections up to the n-th (0 headers, 1 query, 2 cookies, 3 params): each starts where the
@@ -279,6 +270,20 @@ class Response:
 _new = object.__new__
 
 
+def _request_from_frame(frame: str, body: bytes) -> Request:
+    """The host's frame: 7 fixed fields, then counted sections of headers, query, cookies and params,
+    NUL-separated (a frame starting with "[" is the same list as JSON, used when a value has a NUL).
+    A plain function, not a classmethod: the host calls it once per request."""
+    parts = _json.loads(frame) if frame[:1] == "[" else frame.split("\0")
+    self = _new(Request)
+    self.method, self.path, self.raw_query, self.protocol, self.scheme, self.host, self.remote = parts[:7]
+    self.body = body
+    self._parts = parts
+    self._next = 7  # where the next unread section starts
+    self._headers = self._query = self._cookies = self._params = None
+    return self
+
+
 def _typed(body: Any, status: int, content_type: str) -> Response:
     """A Response with one content-type header, built without __init__'s header normalisation: the helpers
     are on every request's path, and in WebAssembly each Python-level step counts."""
@@ -293,7 +298,15 @@ def _dumps(value: Any) -> str:
     return _json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
-text = Response.text
+def text(s: str, status: int = 200) -> Response:
+    """Response.text, one call shorter: ``text(...)`` is what most handlers return."""
+    r = _new(Response)
+    r.status = status
+    r.headers = [("content-type", _TEXT)]
+    r.body = s
+    return r
+
+
 html = Response.html
 json = Response.json
 bytes_ = Response.bytes
