@@ -128,7 +128,7 @@ class Request:
     headers, query, cookies and params are built from the host's frame on first use."""
 
     __slots__ = ("method", "path", "raw_query", "protocol", "scheme", "host", "remote", "body", "_parts",
-                 "_headers", "_query", "_cookies", "_params", "_next")
+                 "_headers", "_query", "_cookies", "_params", "_next", "_done")
 
     method: str
     path: str
@@ -146,13 +146,12 @@ class Request:
     def _read_to(self, n: int) -> None:
         """Decodes sections up to the n-th (0 headers, 1 query, 2 cookies, 3 params): each starts where the
         previous one ended, so reading params reads the sections before it too."""
-        parts = self._parts
-        while True:
-            done = (self._headers is not None) + (self._query is not None) + (self._cookies is not None) + \
-                (self._params is not None)
-            if done > n:
-                return
-            first, many, self._next = _section(parts, self._next)
+        done = self._done
+        if done > n:
+            return
+        parts, at = self._parts, self._next
+        while done <= n:
+            first, many, at = _section(parts, at)
             if done == 0:
                 self._headers = MultiDict(first, many, True)
             elif done == 1:
@@ -161,6 +160,8 @@ class Request:
                 self._cookies = first
             else:
                 self._params = first
+            done += 1
+        self._next, self._done = at, done
 
     @property
     def headers(self) -> MultiDict:
@@ -198,7 +199,7 @@ class Request:
         self = cls.__new__(cls)
         self.method, self.path, self.raw_query = method, path, query
         self.protocol, self.scheme, self.host, self.remote = "h1", "http", "localhost", "127.0.0.1"
-        self._parts, self._next = [], 0
+        self._parts, self._next, self._done = [], 0, 4
         self._headers = _pairs_to_multi(((k.lower(), v) for k, v in (headers or {}).items()), True)
         self._query = _pairs_to_multi(parse_qsl(query, keep_blank_values=True))
         self._cookies = {}
@@ -280,6 +281,7 @@ def _request_from_frame(frame: str, body: bytes) -> Request:
     self.body = body
     self._parts = parts
     self._next = 7  # where the next unread section starts
+    self._done = 0  # sections decoded so far
     self._headers = self._query = self._cookies = self._params = None
     return self
 
@@ -294,8 +296,26 @@ def _typed(body: Any, status: int, content_type: str) -> Response:
     return r
 
 
-def _dumps(value: Any) -> str:
-    return _json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+def _make_dumps() -> Callable[[Any], str]:
+    """json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False), built once: dumps with
+    options makes a JSONEncoder and a C encoder per call, which in WebAssembly costs more than the encoding
+    of a small answer. The C encoder itself is made per call: its circular-reference markers must start
+    empty (without them a self-referencing value overflows WebAssembly's stack instead of raising)."""
+    encoder = _json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    from json import encoder as _enc
+
+    make = getattr(_enc, "c_make_encoder", None)
+    if make is None:
+        return encoder.encode
+    default, escape, join = encoder.default, _enc.encode_basestring, "".join
+
+    def dumps(value: Any) -> str:
+        return join(make({}, default, escape, None, ":", ",", False, False, False)(value, 0))
+
+    return dumps
+
+
+_dumps = _make_dumps()
 
 
 def text(s: str, status: int = 200) -> Response:
