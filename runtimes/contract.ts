@@ -122,6 +122,15 @@ export interface AppInstance {
   dispose(): void;
 }
 
+/** handle() for engines whose real entry is handleNow: its answer or throw as a promise. */
+export function handleThroughNow(inst: { handleNow(req: GuestRequest): GuestResponse | Promise<GuestResponse> }, req: GuestRequest): Promise<GuestResponse> {
+  try {
+    return Promise.resolve(inst.handleNow(req));
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
+
 export interface Runtime {
   /** Engine id as used in config (`engine: quickjs`). */
   readonly id: string;

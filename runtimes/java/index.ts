@@ -16,7 +16,7 @@
  * the worker is interrupted, then stopped or abandoned (counted, logged) if it keeps running.
  */
 import type { Logger } from '../../src/core/logger.js';
-import { GuestError, type AppInstance, type AppSource, type GuestRequest, type GuestResponse, type Runtime, type RuntimeLimits, type RuntimeStats } from '../contract.js';
+import { GuestError, handleThroughNow, type AppInstance, type AppSource, type GuestRequest, type GuestResponse, type Runtime, type RuntimeLimits, type RuntimeStats } from '../contract.js';
 import { startBridge, type Bridge, type HostClass } from './bridge.js';
 import { findJdk } from './jdk.js';
 import { decodeAnswer, encodeRequest, type Answer } from './marshal.js';
@@ -77,11 +77,7 @@ class JavaInstance implements AppInstance {
   }
 
   handle(req: GuestRequest): Promise<GuestResponse> {
-    try {
-      return Promise.resolve(this.handleNow(req));
-    } catch (err) {
-      return Promise.reject(err);
-    }
+    return handleThroughNow(this, req);
   }
 
   /** The answer now when the call finished within its short wait (most calls), else a promise of it. */

@@ -2,7 +2,7 @@
  * One loaded version of a Python app as the app handler sees it (AppInstance): its place (an
  * interpreter in a worker or on the main thread), its stats, and what makes it broken.
  */
-import { GuestError, type AppInstance, type GuestRequest, type GuestResponse, type RuntimeLimits, type RuntimeStats } from '../contract.js';
+import { GuestError, handleThroughNow, type AppInstance, type GuestRequest, type GuestResponse, type RuntimeLimits, type RuntimeStats } from '../contract.js';
 import type { PyHost } from './hosts.js';
 import { encodeFrame } from './marshal.js';
 
@@ -42,11 +42,7 @@ export class PythonInstance implements AppInstance {
   }
 
   handle(req: GuestRequest): Promise<GuestResponse> {
-    try {
-      return Promise.resolve(this.handleNow(req));
-    } catch (err) {
-      return Promise.reject(err);
-    }
+    return handleThroughNow(this, req);
   }
 
   /**
