@@ -16,7 +16,7 @@
 import { GuestError, type GuestResponse } from '../contract.js';
 import { bootPyodide, failureOf, plain, type BootSetup, type PyCallable, type Pyodide, type PyProxyLike } from './boot.js';
 import { directCaller, type DirectCall, type DirectCaller } from './direct.js';
-import type { BootResult, PyHost } from './hosts.js';
+import { PendingCalls, type BootResult, type PyHost } from './hosts.js';
 import { bodyForCall, decodeAnswer, decodeHeaders } from './marshal.js';
 import { guardHeap, type HeapGuard } from './memory-guard.js';
 import type { Failure } from './protocol.js';
@@ -66,7 +66,7 @@ export class MainInterpreter implements PyHost {
   #baseline = 0;
   /** [0]: pyodide's interrupt buffer (the watchdog writes SIGINT); [1]: set by the watchdog when it fired. */
   readonly #interrupt = new Int32Array(new SharedArrayBuffer(8));
-  readonly #pending = new Map<number, AsyncCall>();
+  readonly #pending = new PendingCalls<AsyncCall>();
   /** Instance id -> its bound call (host.entry) and, where pyodide allows, the direct way to make it. */
   readonly #entries = new Map<number, Entry>();
   #direct: DirectCaller | null = null;
@@ -214,7 +214,7 @@ export class MainInterpreter implements PyHost {
       (task as unknown as Promise<unknown>)
         .then(
           (value) => {
-            const p = this.#take(id);
+            const p = this.#pending.take(id);
             if (p === undefined) return;
             try {
               p.resolve(this.#answer(plain(value), file));
@@ -222,20 +222,12 @@ export class MainInterpreter implements PyHost {
               p.reject(err instanceof GuestError ? err : new GuestError('exception', String(err), { file }));
             }
           },
-          (err: unknown) => this.#take(id)?.reject(new GuestError('exception', `python: ${(err as Error).message}`, { file })),
+          (err: unknown) => this.#pending.take(id)?.reject(new GuestError('exception', `python: ${(err as Error).message}`, { file })),
         )
         .finally(() => {
           if (!this.#dead) task.destroy();
         });
     });
-  }
-
-  #take(id: number): AsyncCall | undefined {
-    const p = this.#pending.get(id);
-    if (p === undefined) return undefined;
-    this.#pending.delete(id);
-    if (p.timer !== null) clearTimeout(p.timer);
-    return p;
   }
 
   /** The deadline of an async call: cancel its task; fail it if the cancellation does not settle it. */
@@ -248,7 +240,7 @@ export class MainInterpreter implements PyHost {
       if (wasTerminated(err)) this.#stop('cancelling a task did not stop');
     }
     p.timer = setTimeout(() => {
-      if (this.#take(id) === undefined) return;
+      if (this.#pending.take(id) === undefined) return;
       // Waiting on something that ignores cancellation: it holds no CPU; the instance is replaced (deadline).
       p.reject(new GuestError('deadline', `deadline of ${p.deadlineMs} ms exceeded; the task did not stop when cancelled`, { file: p.file }));
     }, CANCEL_GRACE_MS);
@@ -307,11 +299,7 @@ export class MainInterpreter implements PyHost {
     this.#guard?.release();
     if (this.idleTimer !== null) clearTimeout(this.idleTimer);
     this.idleTimer = null;
-    for (const [id, p] of this.#pending) {
-      this.#pending.delete(id);
-      if (p.timer !== null) clearTimeout(p.timer);
-      p.reject(new GuestError('deadline', `python interpreter stopped: ${why}`, { file: p.file }));
-    }
+    this.#pending.failAll('deadline', `python interpreter stopped: ${why}`);
     this.onExit(this);
   }
 }

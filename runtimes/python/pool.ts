@@ -13,7 +13,7 @@ import { Worker } from 'node:worker_threads';
 import { GuestError, type GuestResponse } from '../contract.js';
 import { CTRL_INTERRUPT, CTRL_RUNNING, CTRL_SLOTS, SIGINT, type Failure, type FromWorker, type ToWorker, type WorkerSetup } from './protocol.js';
 import { bodyForWorker, decodeAnswer, decodeHeaders } from './marshal.js';
-import type { BootResult, PyHost } from './hosts.js';
+import { PendingCalls, type BootResult, type PyHost } from './hosts.js';
 
 const INTERRUPT_GRACE_MS = 250;
 /** Loading runs the file's top level (imports of a framework included): give it at least this long. */
@@ -34,7 +34,7 @@ interface Pending {
 export class PyWorker implements PyHost {
   readonly #worker: Worker;
   readonly #control: Int32Array;
-  readonly #pending = new Map<number, Pending>();
+  readonly #pending = new PendingCalls<Pending>();
   readonly ready: Promise<BootResult>;
   /** Instance id -> the source text it runs (placement puts two versions of an app on different workers). */
   readonly instances = new Map<number, string>();
@@ -87,7 +87,7 @@ export class PyWorker implements PyHost {
           this.onPrint(msg[1]);
           break;
         case 'text': {
-          const p = this.#take(msg[1]);
+          const p = this.#pending.take(msg[1]);
           if (p === undefined) break;
           try {
             p.resolve(decodeAnswer(msg[2], p.file));
@@ -100,7 +100,7 @@ export class PyWorker implements PyHost {
           this.#settle(msg[1], { status: msg[2], headers: decodeHeaders(msg[3]), body: msg[4] } satisfies GuestResponse);
           break;
         case 'fail': {
-          const p = this.#take(msg[1]);
+          const p = this.#pending.take(msg[1]);
           if (p !== undefined) {
             if (msg[2] === 'memory') this.tainted = true;
             p.reject(new GuestError(msg[2] as GuestError['kind'], msg[3], { file: p.file, line: msg[4] || null }));
@@ -116,11 +116,7 @@ export class PyWorker implements PyHost {
       exited = true;
       bootFailed(new Error(`python worker stopped during boot: ${why}`));
       this.#dead = true;
-      for (const [id, p] of this.#pending) {
-        this.#pending.delete(id);
-        if (p.timer !== null) clearTimeout(p.timer);
-        p.reject(new GuestError(kind, `python worker stopped: ${why}`, { file: p.file }));
-      }
+      this.#pending.failAll(kind, `python worker stopped: ${why}`);
       this.onExit(this);
     };
     this.#worker.on('error', (err: Error & { code?: string }) =>
@@ -132,16 +128,8 @@ export class PyWorker implements PyHost {
     return this.#dead;
   }
 
-  #take(id: number): Pending | undefined {
-    const p = this.#pending.get(id);
-    if (p === undefined) return undefined;
-    this.#pending.delete(id);
-    if (p.timer !== null) clearTimeout(p.timer);
-    return p;
-  }
-
   #settle(id: number, value: unknown): void {
-    this.#take(id)?.resolve(value);
+    this.#pending.take(id)?.resolve(value);
   }
 
   /** Posts a job and waits for its answer, enforcing the deadline (interrupt, then terminate). */
@@ -163,7 +151,7 @@ export class PyWorker implements PyHost {
     p.timer = setTimeout(() => {
       if (!this.#pending.has(id)) return;
       // Not interruptible (time.sleep, a C call, a handler swallowing KeyboardInterrupt): stop the thread.
-      this.#take(id);
+      this.#pending.take(id);
       p.reject(new GuestError('deadline', `deadline of ${p.deadlineMs} ms exceeded; the handler did not stop, its worker was terminated`, { file: p.file }));
       this.terminate('a handler did not stop at its deadline');
     }, INTERRUPT_GRACE_MS);
@@ -188,10 +176,6 @@ export class PyWorker implements PyHost {
     void this.#worker.terminate().catch(() => undefined);
     // 'exit' follows and fails the pending calls; mark now so nothing new is posted meanwhile.
     this.#dead = true;
-    for (const [id, p] of this.#pending) {
-      this.#pending.delete(id);
-      if (p.timer !== null) clearTimeout(p.timer);
-      p.reject(new GuestError('deadline', `python worker stopped: ${why}`, { file: p.file }));
-    }
+    this.#pending.failAll('deadline', `python worker stopped: ${why}`);
   }
 }

@@ -33,7 +33,7 @@ def test_request_from_frame_is_decoded_lazily(anomaly: ModuleType) -> None:
               "*3", "x", "1", "x", "2", "y", "",
               "1", "sid", "abc",
               "1", "id", "7")
-    req = anomaly.Request._from_frame(f, b"body")
+    req = anomaly._request_from_frame(f, b"body")
     assert (req.method, req.path, req.raw_query, req.protocol, req.scheme, req.host, req.remote) == \
         ("POST", "/a%20b", "x=1&x=2", "h2", "https", "example.com", "10.0.0.1")
     assert req._headers is None  # nothing decoded yet
@@ -49,13 +49,13 @@ def test_request_from_frame_is_decoded_lazily(anomaly: ModuleType) -> None:
 def test_unmarked_repeats_are_found(anomaly: ModuleType) -> None:
     # headers as received are not marked "*n": the guest sees that dict(zip(...)) came out shorter
     f = frame("GET", "/", "", "h1", "http", "h", "r", "3", "x", "1", "y", "2", "x", "3", "0", "0", "0")
-    req = anomaly.Request._from_frame(f, b"")
+    req = anomaly._request_from_frame(f, b"")
     assert req.headers.all("X") == ["1", "3"] and req.headers.get("x") == "1" and req.headers.get("y") == "2"
 
 
 def test_json_frame_when_a_value_has_nul(anomaly: ModuleType) -> None:
     f = json.dumps(["GET", "/", "a=%00", "h1", "http", "h", "r", "0", "1", "a", "\u0000", "0", "0"])
-    req = anomaly.Request._from_frame(f, b"")
+    req = anomaly._request_from_frame(f, b"")
     assert req.query.get("a") == "\0"
 
 
